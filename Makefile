@@ -1,0 +1,49 @@
+# The two commands of the README: `make demo` and `make test`. Both install what is needed first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+EVENTS ?= 50000
+
+.PHONY: install prereqs jars demo up test test-fast bench lint clean
+
+# Java 17 and Maven run the Kafka broker; on a machine without them, install Debian's packages (root).
+prereqs:
+	@command -v java >/dev/null && command -v mvn >/dev/null || { \
+	  echo "installing Java and Maven (Debian packages)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless maven; }
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: prereqs $(STAMP)
+
+# Fetches the broker jars from Maven Central once into .cache/kafka (git-ignored).
+jars: install
+	$(BIN)/upriver kafka fetch
+
+demo: jars
+	$(BIN)/upriver demo
+
+up: jars
+	$(BIN)/upriver up
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: jars lint
+	$(BIN)/pytest -q
+
+test-fast: install lint
+	$(BIN)/pytest -q -m "not integration"
+
+bench: jars
+	$(BIN)/python benchmarks/e2e.py --events $(EVENTS)
+
+clean:
+	rm -rf .upriver test-artifacts

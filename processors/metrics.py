@@ -1,0 +1,19 @@
+"""Prometheus metrics of the processor, each name declared once here. No logic."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+EVENTS_IN = Counter("upriver_processor_events_total", "Messages read from the events topic")
+DUPLICATES = Counter("upriver_processor_duplicates_dropped_total", "Events dropped as duplicates")
+REPLAYS = Counter("upriver_processor_replays_total", "Events processed again after a restart")
+DEAD_LETTERS = Counter(
+    "upriver_processor_dead_letters_total", "Messages sent to the dead-letter topic", ["error_kind"]
+)
+EDGES_OUT = Counter("upriver_processor_edges_total", "Edges published")
+DEDUP_EVICTED = Counter("upriver_processor_dedup_evicted_total", "Dedup entries evicted after retention")
+PROCESS_SECONDS = Histogram(
+    "upriver_processor_event_seconds",
+    "Time to process one event",
+    buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5),
+)

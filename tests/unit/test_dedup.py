@@ -1,0 +1,37 @@
+"""processors.dedup: first sighting, duplicate, replay after restart, bounded eviction."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from processors.dedup import Verdict, decide, expired, seen
+
+
+def test_first_sighting_is_new() -> None:
+    assert decide(None, 0, 10) is Verdict.NEW
+
+
+def test_same_event_at_another_offset_is_a_duplicate() -> None:
+    assert decide(seen(0, 10, 1_000), 0, 11) is Verdict.DUPLICATE
+    assert decide(seen(0, 10, 1_000), 1, 10) is Verdict.DUPLICATE
+
+
+def test_same_message_read_again_is_a_replay_not_a_duplicate() -> None:
+    # After a crash the worker re-reads uncommitted messages; dropping them would lose their edges.
+    assert decide(seen(3, 42, 1_000), 3, 42) is Verdict.REPLAY
+
+
+def test_expired_stops_at_first_live_entry_and_respects_limit() -> None:
+    entries = [("a", seen(0, 1, 100)), ("b", seen(0, 2, 200)), ("c", seen(0, 3, 900)), ("d", seen(0, 4, 150))]
+    assert expired(entries, now_ms=1_000, retention_ms=500, limit=10) == ["a", "b"]
+    assert expired(entries, now_ms=1_000, retention_ms=500, limit=1) == ["a"]
+    assert expired(entries, now_ms=1_000, retention_ms=5_000, limit=10) == []
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10_000), max_size=200), st.integers(0, 20_000))
+def test_expired_never_evicts_a_live_entry(times: list[int], now: int) -> None:
+    entries = [(i, seen(0, i, t)) for i, t in enumerate(sorted(times))]
+    gone = set(expired(entries, now_ms=now, retention_ms=1_000, limit=1_000))
+    for key, value in entries:
+        assert (key in gone) == (value[2] < now - 1_000)

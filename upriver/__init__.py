@@ -1,0 +1,1 @@
+"""Upriver the application: CLI, settings, local stack control, read side and its HTTP API."""

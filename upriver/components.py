@@ -1,0 +1,58 @@
+"""Builds each deployable's parts from Settings (the only place Settings meet the stages' own configs).
+
+Processor and sink packages never see `Settings`; they take plain arguments built here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from processors.app import ProcessorConfig
+from sinks.clickhouse import connect
+from sinks.loader import SinkLoader, build_sink
+from sinks.migrations import apply_migrations
+from sinks.writer import ClickHouseWriter
+from upriver.lineage import LineageReader
+from upriver.settings import Settings
+
+
+def processor_config(settings: Settings) -> ProcessorConfig:
+    return ProcessorConfig(
+        app_id=settings.processor_id,
+        bootstrap=settings.kafka_bootstrap,
+        events_topic=settings.topics.events,
+        edges_topic=settings.topics.edges,
+        dlq_topic=settings.topics.dlq,
+        partitions=settings.topics.partitions,
+        data_dir=settings.home / "processor",
+        registry_url=settings.schema_registry_url,
+        dedup_retention_s=settings.dedup_retention_s,
+        metrics_port=settings.metrics_port,
+        metrics_host=settings.api_host,
+    )
+
+
+@dataclass
+class Storage:
+    """ClickHouse clients for one process: one for the sink's writes, one for reads."""
+
+    write_client: Any
+    read_client: Any
+    database: str
+
+    def reader(self) -> LineageReader:
+        return LineageReader(self.read_client, self.database)
+
+
+def open_storage(settings: Settings, migrate: bool = True) -> Storage:
+    write_client = connect(settings.clickhouse_url)
+    if migrate:
+        apply_migrations(write_client, settings.clickhouse_database)
+    read_client = connect(settings.clickhouse_url)
+    return Storage(write_client, read_client, settings.clickhouse_database)
+
+
+def sink_loader(settings: Settings, storage: Storage) -> SinkLoader:
+    writer = ClickHouseWriter(storage.write_client, storage.database)
+    return build_sink(settings, writer)

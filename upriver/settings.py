@@ -1,0 +1,141 @@
+"""Settings: one frozen object per deployable, read from the environment only at entry points.
+
+Every environment variable Upriver reads is named in `ENV` below (the compose test checks
+`compose/docker-compose.yml` against it). Nothing here is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# One place for every environment variable name (and its default), so docs, compose and code agree.
+ENV: dict[str, str] = {
+    # Unset: the local stack starts its own single-node KRaft broker.
+    "KAFKA_BOOTSTRAP_SERVERS": "",
+    # Unset: Avro single-object encoding (schema fingerprint); set: Confluent wire format.
+    "SCHEMA_REGISTRY_URL": "",
+    # chdb://<dir> is embedded ClickHouse (one process owns it); http(s)://user:pass@host:port a server.
+    "CLICKHOUSE_URL": "",
+    "CLICKHOUSE_DATABASE": "upriver",
+    "UPRIVER_HOME": ".upriver",
+    "UPRIVER_CACHE_DIR": ".cache",
+    "UPRIVER_EVENTS_TOPIC": "upriver.events.v1",
+    "UPRIVER_EDGES_TOPIC": "upriver.edges.v1",
+    "UPRIVER_DLQ_TOPIC": "upriver.dlq.v1",
+    "UPRIVER_TOPIC_PARTITIONS": "4",
+    "UPRIVER_PROCESSOR_ID": "upriver-processor",
+    "UPRIVER_SINK_GROUP": "upriver-sink",
+    "UPRIVER_DEDUP_RETENTION_S": "86400",
+    "UPRIVER_SINK_BATCH_ROWS": "5000",
+    "UPRIVER_SINK_BATCH_MS": "200",
+    "UPRIVER_METRICS_PORT": "0",
+    "UPRIVER_API_HOST": "127.0.0.1",
+    "UPRIVER_API_PORT": "5000",
+}
+
+
+def _get(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "")
+    return value if value != "" else ENV[name]
+
+
+@dataclass(frozen=True)
+class Topics:
+    events: str = ENV["UPRIVER_EVENTS_TOPIC"]
+    edges: str = ENV["UPRIVER_EDGES_TOPIC"]
+    dlq: str = ENV["UPRIVER_DLQ_TOPIC"]
+    partitions: int = int(ENV["UPRIVER_TOPIC_PARTITIONS"])
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a deployable needs; build with `Settings.from_env()` at the entry point."""
+
+    home: Path = Path(ENV["UPRIVER_HOME"])
+    cache_dir: Path = Path(ENV["UPRIVER_CACHE_DIR"])
+    kafka_bootstrap: str = ""
+    schema_registry_url: str = ""
+    clickhouse_url: str = ""
+    clickhouse_database: str = ENV["CLICKHOUSE_DATABASE"]
+    topics: Topics = field(default_factory=Topics)
+    processor_id: str = ENV["UPRIVER_PROCESSOR_ID"]
+    sink_group: str = ENV["UPRIVER_SINK_GROUP"]
+    dedup_retention_s: int = int(ENV["UPRIVER_DEDUP_RETENTION_S"])
+    sink_batch_rows: int = int(ENV["UPRIVER_SINK_BATCH_ROWS"])
+    sink_batch_ms: int = int(ENV["UPRIVER_SINK_BATCH_MS"])
+    metrics_port: int = 0
+    api_host: str = ENV["UPRIVER_API_HOST"]
+    api_port: int = int(ENV["UPRIVER_API_PORT"])
+    # librdkafka keys passed through unchanged to every confluent-kafka client (e.g. security).
+    kafka_extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        home = Path(_get(env, "UPRIVER_HOME"))
+        extra = {
+            k[len("UPRIVER_KAFKA_") :].lower().replace("_", "."): v
+            for k, v in env.items()
+            if k.startswith("UPRIVER_KAFKA_")
+        }
+        return cls(
+            home=home,
+            cache_dir=Path(_get(env, "UPRIVER_CACHE_DIR")),
+            kafka_bootstrap=_get(env, "KAFKA_BOOTSTRAP_SERVERS"),
+            schema_registry_url=_get(env, "SCHEMA_REGISTRY_URL"),
+            clickhouse_url=_get(env, "CLICKHOUSE_URL") or f"chdb://{(home / 'chdb').resolve()}",
+            clickhouse_database=_get(env, "CLICKHOUSE_DATABASE"),
+            topics=Topics(
+                events=_get(env, "UPRIVER_EVENTS_TOPIC"),
+                edges=_get(env, "UPRIVER_EDGES_TOPIC"),
+                dlq=_get(env, "UPRIVER_DLQ_TOPIC"),
+                partitions=int(_get(env, "UPRIVER_TOPIC_PARTITIONS")),
+            ),
+            processor_id=_get(env, "UPRIVER_PROCESSOR_ID"),
+            sink_group=_get(env, "UPRIVER_SINK_GROUP"),
+            dedup_retention_s=int(_get(env, "UPRIVER_DEDUP_RETENTION_S")),
+            sink_batch_rows=int(_get(env, "UPRIVER_SINK_BATCH_ROWS")),
+            sink_batch_ms=int(_get(env, "UPRIVER_SINK_BATCH_MS")),
+            metrics_port=int(_get(env, "UPRIVER_METRICS_PORT")),
+            api_host=_get(env, "UPRIVER_API_HOST"),
+            api_port=int(_get(env, "UPRIVER_API_PORT")),
+            kafka_extra=extra,
+        )
+
+    def with_bootstrap(self, bootstrap: str) -> Settings:
+        from dataclasses import replace
+
+        return replace(self, kafka_bootstrap=bootstrap)
+
+    def to_env(self) -> dict[str, str]:
+        """The environment a child process needs to rebuild these settings (used by the local stack)."""
+        env = {
+            "UPRIVER_HOME": str(self.home),
+            "UPRIVER_CACHE_DIR": str(self.cache_dir),
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka_bootstrap,
+            "SCHEMA_REGISTRY_URL": self.schema_registry_url,
+            "CLICKHOUSE_URL": self.clickhouse_url,
+            "CLICKHOUSE_DATABASE": self.clickhouse_database,
+            "UPRIVER_EVENTS_TOPIC": self.topics.events,
+            "UPRIVER_EDGES_TOPIC": self.topics.edges,
+            "UPRIVER_DLQ_TOPIC": self.topics.dlq,
+            "UPRIVER_TOPIC_PARTITIONS": str(self.topics.partitions),
+            "UPRIVER_PROCESSOR_ID": self.processor_id,
+            "UPRIVER_SINK_GROUP": self.sink_group,
+            "UPRIVER_DEDUP_RETENTION_S": str(self.dedup_retention_s),
+            "UPRIVER_SINK_BATCH_ROWS": str(self.sink_batch_rows),
+            "UPRIVER_SINK_BATCH_MS": str(self.sink_batch_ms),
+            "UPRIVER_METRICS_PORT": str(self.metrics_port),
+            "UPRIVER_API_HOST": self.api_host,
+            "UPRIVER_API_PORT": str(self.api_port),
+        }
+        for k, v in self.kafka_extra.items():
+            env["UPRIVER_KAFKA_" + k.upper().replace(".", "_")] = v
+        return env
+
+    def kafka_config(self) -> dict[str, str]:
+        """Base librdkafka config shared by producers, consumers and admin clients."""
+        return {"bootstrap.servers": self.kafka_bootstrap, **self.kafka_extra}

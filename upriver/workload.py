@@ -1,0 +1,112 @@
+"""Stream a simulated workload through a running stack and measure what arrived (demo and benchmark).
+
+Compares what ClickHouse holds with the simulator's ground truth; it does not judge, it reports.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from producers.emitter import LineageEmitter
+from producers.simulator import Simulator, Truth
+from schemas.codec import make_codec
+from upriver.stack import LocalStack
+from upriver.stats import PipelineStats
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class Report:
+    events_sent: int
+    duplicates_sent: int
+    malformed_sent: int
+    messages_sent: int
+    failed_runs: int
+    edges_expected: int
+    edges_stored: int
+    missing_edges: int
+    unexpected_edges: int
+    duplicate_edges_stored: int
+    duplicates_dropped: int
+    dlq_count: int
+    send_s: float
+    pipeline_s: float
+    events_per_s: float
+    latency_ms: dict[str, float]
+    complete: bool
+    dlq_reasons: list[tuple[str, str, int]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _worker_metric(stack: LocalStack, name: str) -> int:
+    try:
+        return int(stack.worker_metrics().get(name, 0))
+    except OSError:
+        return -1  # worker metrics unreachable: reported, not guessed
+
+
+def run_workload(stack: LocalStack, events: int, seed: int = 7, timeout: float = 300.0) -> tuple[Report, Truth]:
+    """Emit `events` simulated events (plus duplicates and bad messages) and wait until all landed."""
+    if stack.storage is None:
+        raise RuntimeError("start the stack before running a workload")
+    settings = stack.settings
+    codec = make_codec("lineage_event", settings.schema_registry_url, settings.topics.events)
+    simulator = Simulator(codec, seed=seed, clock=now_ms)
+    stats = PipelineStats(stack.storage.read_client, stack.storage.database)
+    stored_before = stats.edge_rows()
+    dlq_before = stats.dead_letters()
+    dropped_before = _worker_metric(stack, "upriver_processor_duplicates_dropped_total")
+
+    started_ms = now_ms()
+    messages = 0
+    with LineageEmitter(settings.kafka_config(), settings.topics.events, codec=codec) as emitter:
+        for message in simulator.messages(events):
+            if message.event is not None:
+                emitter.emit(message.event)
+            else:
+                emitter.send_encoded(message.payload or b"", message.key)
+            messages += 1
+    sent_ms = now_ms()
+    truth = simulator.truth
+
+    deadline = time.monotonic() + timeout
+    complete = False
+    while time.monotonic() < deadline:
+        stored = stats.edge_rows() - stored_before
+        if truth.edge_rows <= stored and stats.dead_letters() - dlq_before >= truth.malformed:
+            complete = True
+            break
+        time.sleep(0.25)
+    stored = stats.edge_rows() - stored_before
+    last_ms = max(stats.last_insert_ms(), sent_ms)
+    latency = stats.latency(since_ms=started_ms)
+    pipeline_s = max(last_ms - started_ms, 1) / 1000
+    dropped = _worker_metric(stack, "upriver_processor_duplicates_dropped_total")
+    report = Report(
+        events_sent=truth.events,
+        duplicates_sent=truth.duplicates,
+        malformed_sent=truth.malformed,
+        messages_sent=messages,
+        failed_runs=truth.failed_runs,
+        edges_expected=len(truth.edge_rows),
+        edges_stored=len(stored),
+        missing_edges=len(truth.edge_rows - stored),
+        unexpected_edges=len(stored - truth.edge_rows),
+        duplicate_edges_stored=stats.duplicate_edge_rows(),
+        duplicates_dropped=dropped - dropped_before if dropped >= 0 and dropped_before >= 0 else -1,
+        dlq_count=stats.dead_letters() - dlq_before,
+        send_s=round((sent_ms - started_ms) / 1000, 3),
+        pipeline_s=round(pipeline_s, 3),
+        events_per_s=round(truth.events / pipeline_s, 1),
+        latency_ms={"p50": latency.p50, "p95": latency.p95, "p99": latency.p99},
+        complete=complete,
+        dlq_reasons=stats.dead_letter_reasons(),
+    )
+    return report, truth
