@@ -40,6 +40,8 @@ class ProcessorConfig:
     dedup_retention_s: int = 86_400
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
+    # How long a silent worker keeps its partitions: after a crash its replacement waits this long.
+    session_timeout_s: float = 15.0
 
 
 def now_ms() -> int:
@@ -68,6 +70,7 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
         topic_partitions=cfg.partitions,
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
+        broker_session_timeout=cfg.session_timeout_s,
     )
     events_topic = _raw_topic(app, cfg.events_topic, cfg.partitions)
     edges_topic = _raw_topic(app, cfg.edges_topic, cfg.partitions)

@@ -134,6 +134,7 @@ class Simulator:
         first = next(iter(TEAMS))
         self.truth.production_model = node_id("MODEL", "registry", TEAMS[first])
         self.truth.production_deployment = node_id("DEPLOYMENT", "serving", f"{TEAMS[first]}-api")
+        self._stream = self._events()
 
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -201,12 +202,15 @@ class Simulator:
         return SimMessage(partition_key(like.run_id), None, payload, "malformed")
 
     def messages(self, n: int) -> Iterator[SimMessage]:
-        """`n` unique valid events in emission order, with duplicates and malformed ones mixed in."""
+        """`n` more unique valid events in emission order, with duplicates and malformed ones mixed in.
+
+        Calls continue one workload: the truth accumulates across them.
+        """
         pending: dict[int, list[LineageEvent]] = {}
         position = 0
-        events = self._events()
-        while self.truth.events < n:
-            event = next(events)
+        target = self.truth.events + n
+        while self.truth.events < target:
+            event = next(self._stream)
             self.truth.events += 1
             yield SimMessage(partition_key(event.run_id), event)
             position += 1

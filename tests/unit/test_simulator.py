@@ -61,3 +61,11 @@ def test_production_deployment_reaches_raw_sources_upstream() -> None:
     assert sim.truth.production_model in up
     assert "dataset:s3://landing/growth/events" in up
     assert not any("risk" in n for n in up)  # another team's lineage stays apart
+
+
+def test_successive_calls_continue_one_workload() -> None:
+    sim = Simulator(CODEC, seed=3, duplicate_rate=0, malformed_rate=0)
+    first = [m.event for m in sim.messages(100)]
+    second = [m.event for m in sim.messages(50)]
+    assert (len(first), len(second), sim.truth.events) == (100, 50, 150)
+    assert not {e.event_id for e in first if e} & {e.event_id for e in second if e}

@@ -1,0 +1,1 @@
+"""Reproducible benchmarks; each writes its figures to benchmarks/results/*.json."""
