@@ -13,7 +13,7 @@ import json
 import struct
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import fastavro
 
@@ -81,7 +81,7 @@ class Codec(Protocol):
 
 def _read_body(body: io.BytesIO, size: int, writer: Any, reader: Any) -> Record:
     try:
-        record: Record = fastavro.schemaless_reader(body, writer, reader)
+        record = cast(Record, fastavro.schemaless_reader(body, writer, reader))
     except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, UnicodeDecodeError...
         raise CodecError(f"Avro body does not match its schema: {type(exc).__name__}: {exc}") from exc
     if body.tell() != size:

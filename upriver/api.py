@@ -60,7 +60,7 @@ class ApiServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 url = urlparse(self.path)
                 try:
                     status, body = 200, handle(outer.reader, url.path, url.query)
@@ -76,7 +76,7 @@ class ApiServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 log.debug(format, *args)
 
         self.reader = reader

@@ -30,7 +30,7 @@ def summary(report: Report) -> str:
     ]
     if report.dlq_reasons:
         lines.append("  dead-letter reasons:")
-        lines += [f"    {n:>5} × {kind}: {reason[:90]}" for kind, reason, n in report.dlq_reasons[:5]]
+        lines += [f"    {n:>5} x {kind}: {reason[:90]}" for kind, reason, n in report.dlq_reasons[:5]]
     if not report.complete:
         lines.append("  WARNING: not everything arrived before the time-out (see the logs)")
     return "\n".join(lines)

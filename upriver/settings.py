@@ -136,6 +136,6 @@ class Settings:
             env["UPRIVER_KAFKA_" + k.upper().replace(".", "_")] = v
         return env
 
-    def kafka_config(self) -> dict[str, str]:
+    def kafka_config(self) -> dict[str, str | int | float | bool]:
         """Base librdkafka config shared by producers, consumers and admin clients."""
         return {"bootstrap.servers": self.kafka_bootstrap, **self.kafka_extra}
