@@ -98,7 +98,12 @@ def _port_open(port: int) -> bool:
 
 
 def _cluster_id() -> str:
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """22 base64url characters, never starting with '-' (the storage tool would read it as an option;
+    Kafka's own Uuid.randomUuid() avoids it for the same reason)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):
+            return cid
 
 
 class LocalBroker:
@@ -181,7 +186,8 @@ class LocalBroker:
                 capture_output=True, text=True, check=False,
             )  # fmt: skip
             if fmt.returncode != 0:
-                raise BrokerError(f"formatting Kafka storage failed: {fmt.stderr.strip()[-2000:]}")
+                output = (fmt.stdout + fmt.stderr).strip()[-2000:]
+                raise BrokerError(f"formatting Kafka storage in {self.data_dir} failed: {output}")
         out = (logs / "broker.out").open("ab")
         self._proc = subprocess.Popen(
             ["java", f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseSerialGC",
