@@ -52,8 +52,13 @@ def _worker_metric(stack: LocalStack, name: str) -> int:
         return -1  # worker metrics unreachable: reported, not guessed
 
 
-def run_workload(stack: LocalStack, events: int, seed: int = 7, timeout: float = 300.0) -> tuple[Report, Truth]:
-    """Emit `events` simulated events (plus duplicates and bad messages) and wait until all landed."""
+def run_workload(
+    stack: LocalStack, events: int, seed: int = 7, timeout: float = 300.0, rate: float | None = None
+) -> tuple[Report, Truth]:
+    """Emit `events` simulated events (plus duplicates and bad messages) and wait until all landed.
+
+    `rate` paces the emitter (messages/s); None sends as fast as the producer takes them (a burst).
+    """
     if stack.storage is None:
         raise RuntimeError("start the stack before running a workload")
     settings = stack.settings
@@ -65,6 +70,7 @@ def run_workload(stack: LocalStack, events: int, seed: int = 7, timeout: float =
     dropped_before = _worker_metric(stack, "upriver_processor_duplicates_dropped_total")
 
     started_ms = now_ms()
+    started = time.monotonic()
     messages = 0
     with LineageEmitter(settings.kafka_config(), settings.topics.events, codec=codec) as emitter:
         for message in simulator.messages(events):
@@ -73,6 +79,10 @@ def run_workload(stack: LocalStack, events: int, seed: int = 7, timeout: float =
             else:
                 emitter.send_encoded(message.payload or b"", message.key)
             messages += 1
+            if rate and messages % 50 == 0:
+                ahead = messages / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
     sent_ms = now_ms()
     truth = simulator.truth
 
