@@ -74,7 +74,7 @@ class LocalStack:
             self.broker = LocalBroker(self.settings.home / "kafka", self.settings.cache_dir)
             self.settings = self.settings.with_bootstrap(self.broker.start(timeout=timeout))
         self.settings = replace(self.settings, metrics_port=self.settings.metrics_port or free_port())
-        ensure_topics(self.settings.kafka_config(), self.settings.topics)
+        ensure_topics({**self.settings.kafka_config(), "log_level": 3}, self.settings.topics)
         self.storage = open_storage(self.settings)
         self.start_sink()
         self.start_worker()
@@ -140,7 +140,7 @@ class LocalStack:
 
     def wait_worker_ready(self, timeout: float = 90.0) -> None:
         """Until the worker's consumer group is stable with partitions assigned (or raise)."""
-        admin = AdminClient(self.settings.kafka_config())
+        admin = AdminClient({**self.settings.kafka_config(), "log_level": 3})
         deadline = time.monotonic() + timeout
         group = self.settings.processor_id
         while time.monotonic() < deadline:

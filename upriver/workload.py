@@ -72,7 +72,12 @@ def run_workload(
     started_ms = now_ms()
     started = time.monotonic()
     messages = 0
-    with LineageEmitter(settings.kafka_config(), settings.topics.events, codec=codec) as emitter:
+    # librdkafka's info/warning lines (e.g. a PID retry while the broker warms up) are retried
+    # internally; delivery failures still surface through flush().
+    quiet = {"log_level": 3}
+    with LineageEmitter(
+        settings.kafka_config(), settings.topics.events, codec=codec, producer_overrides=quiet
+    ) as emitter:
         for message in simulator.messages(events):
             if message.event is not None:
                 emitter.emit(message.event)
