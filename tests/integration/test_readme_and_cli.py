@@ -24,7 +24,9 @@ CODEC = SingleObjectCodec("lineage_event")
 
 
 def _read_topic(bootstrap: str, topic: str, expect: int) -> list[LineageEvent]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"r-{uuid.uuid4()}", "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": f"r-{uuid.uuid4()}", "auto.offset.reset": "earliest"}
+    )
     consumer.subscribe([topic])
     out: list[LineageEvent] = []
     for _ in range(80):
@@ -43,9 +45,13 @@ def test_readme_python_example_runs(kafka_bootstrap: str) -> None:
     assert blocks, "the README should show the emitter in a python block"
     topic = f"readme-{uuid.uuid4().hex}"
     code = blocks[0].replace("127.0.0.1:9092", kafka_bootstrap).replace("upriver.events.v1", topic)
-    exec(compile(code, "README.md", "exec"), {})  # noqa: S102 - running the documented example
+    exec(compile(code, "README.md", "exec"), {})
     [event] = _read_topic(kafka_bootstrap, topic, 1)
-    assert (event.job_name, event.outputs[0].name, event.outputs[0].version) == ("train_churn_model", "churn_model", "v7")
+    assert (event.job_name, event.outputs[0].name, event.outputs[0].version) == (
+        "train_churn_model",
+        "churn_model",
+        "v7",
+    )
 
 
 def test_emit_sends_good_lines_and_reports_bad_ones(
@@ -74,8 +80,18 @@ def test_lineage_command_reads_clickhouse_directly(
         ("feature:f/x", "model:r/m", "TRAINED_ON"),
     ]
     full = [
-        {"src": s, "dst": d, "edge_type": t, "src_version": None, "dst_version": None, "run_id": "r", "job": "j",
-         "event_id": "e", "event_time": 1_767_225_600_000, "derived_at": 1_767_225_600_000}
+        {
+            "src": s,
+            "dst": d,
+            "edge_type": t,
+            "src_version": None,
+            "dst_version": None,
+            "run_id": "r",
+            "job": "j",
+            "event_id": "e",
+            "event_time": 1_767_225_600_000,
+            "derived_at": 1_767_225_600_000,
+        }
         for s, d, t in rows
     ]
     from sinks.rows import edge_row
