@@ -100,6 +100,7 @@ class LineageEmitter:
         self._codec = codec or make_codec("lineage_event", registry_url, topic)
         conf = {**PRODUCER_DEFAULTS, **kafka_config, **(producer_overrides or {})}
         conf["enable.idempotence"] = True  # not negotiable: dedup and ordering rely on it
+        self._config = conf  # kept for inspection; may hold secrets, so never log it
         self._producer = Producer(conf)
         self._failures: list[tuple[bytes | None, str]] = []
         self.stats = EmitterStats()

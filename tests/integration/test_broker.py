@@ -59,3 +59,35 @@ def test_restart_keeps_data_and_address(tmp_path: Path) -> None:
         assert _roundtrip(second, topic, None) == [b"before-restart"]
     finally:
         broker.stop()
+
+
+def test_a_runs_events_share_a_partition(kafka_bootstrap: str) -> None:
+    """The partition-key policy (schemas/keys.py) on a real multi-partition topic."""
+    from confluent_kafka.cimpl import NewTopic
+
+    from producers.emitter import LineageEmitter, new_event
+
+    topic = f"keys-{uuid.uuid4().hex}"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(topic, 4, 1)])[topic].result(30)
+    with LineageEmitter({"bootstrap.servers": kafka_bootstrap}, topic) as emitter:
+        for run in range(6):
+            for step in ("START", "RUNNING", "COMPLETE"):
+                emitter.emit(new_event("ns", "job", step, run_id=f"run-{run}"))
+    consumer = Consumer(
+        {"bootstrap.servers": kafka_bootstrap, "group.id": f"g-{uuid.uuid4()}", "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([topic])
+    partitions: dict[bytes, set[int]] = {}
+    order: dict[bytes, list[int]] = {}
+    for _ in range(80):
+        msg = consumer.poll(0.5)
+        if msg is not None and not msg.error():
+            partitions.setdefault(msg.key(), set()).add(msg.partition())
+            order.setdefault(msg.key(), []).append(msg.offset())
+        if sum(len(v) for v in order.values()) == 18:
+            break
+    consumer.close()
+    assert len(partitions) == 6
+    assert all(len(p) == 1 for p in partitions.values())  # one run, one partition
+    assert len({next(iter(p)) for p in partitions.values()}) > 1  # runs spread over partitions
