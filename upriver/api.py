@@ -12,6 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
 from upriver.lineage import LineageReader, NodeNotFound, to_json
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,9 @@ class ApiServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 url = urlparse(self.path)
+                if url.path == "/metrics":  # this process's Prometheus metrics (the sink's, here)
+                    self._send(200, generate_latest(), CONTENT_TYPE_LATEST)
+                    return
                 try:
                     status, body = 200, handle(outer.reader, url.path, url.query)
                 except ApiError as exc:
@@ -69,9 +74,11 @@ class ApiServer:
                 except Exception as exc:
                     log.exception("API request %s failed", self.path)
                     status, body = 500, {"error": f"internal error: {type(exc).__name__}"}
-                data = json.dumps(body).encode()
+                self._send(status, json.dumps(body).encode(), "application/json")
+
+            def _send(self, status: int, data: bytes, content_type: str) -> None:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

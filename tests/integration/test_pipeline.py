@@ -5,7 +5,11 @@ Each test gets its own topics, consumer groups and database on the session's bro
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -83,6 +87,19 @@ def test_workload_arrives_exactly_once(stack: LocalStack) -> None:
     assert stack.storage is not None
     graph = stack.storage.reader().upstream(truth.production_deployment, depth=10)
     assert set(graph.nodes) - {truth.production_deployment} == truth.upstream(truth.production_deployment)
+    # ... and over HTTP, where the sink's own metrics are served too
+    assert stack.api is not None
+    query = urllib.parse.urlencode({"node": truth.production_deployment, "depth": 10})
+    with urllib.request.urlopen(f"{stack.api.url}/api/v1/upstream?{query}", timeout=30) as resp:
+        body = json.loads(resp.read())
+    assert {n["id"] for n in body["nodes"]} == set(graph.nodes)
+    with urllib.request.urlopen(f"{stack.api.url}/metrics", timeout=30) as resp:
+        metrics = resp.read().decode()
+    assert "upriver_sink_rows_inserted" in metrics
+    with pytest.raises(urllib.error.HTTPError) as unknown:
+        urllib.request.urlopen(f"{stack.api.url}/api/v1/upstream?node=model:x/none", timeout=30)
+    assert unknown.value.code == 404
+    assert "no lineage" in json.loads(unknown.value.read())["error"]
 
 
 def test_each_malformed_message_is_dead_lettered_with_its_reason(stack: LocalStack) -> None:
