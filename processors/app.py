@@ -7,16 +7,20 @@ Keeps agent bodies to a few lines: decode/validate (`validation`), dedup (`dedup
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import faust
+from faust.sensors import Sensor
 from prometheus_client import start_http_server
 
 from processors import dedup, edges, metrics, validation
+from processors.publisher import Publisher
 from schemas.codec import make_codec
 from schemas.model import DeadLetter
 
@@ -25,6 +29,8 @@ log = logging.getLogger(__name__)
 STAGE = "processor"
 EVICT_INTERVAL_S = 30.0
 EVICT_LIMIT = 200_000
+TAKE_MAX = 1_000
+TAKE_WITHIN_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,8 @@ class ProcessorConfig:
     dedup_retention_s: int = 86_400
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
+    # librdkafka settings for the output producer (security etc.), passed through unchanged.
+    kafka_extra: Mapping[str, Any] = field(default_factory=dict)
     # How long a silent worker keeps its partitions: after a crash its replacement waits this long.
     session_timeout_s: float = 15.0
 
@@ -59,6 +67,65 @@ def _raw_topic(app: faust.App, name: str, partitions: int) -> Any:
     )
 
 
+class FlushBeforeCommit(Sensor):
+    """Flushes the output producer when faust is about to commit consumed offsets.
+
+    faust computes the offsets to commit right after this call, with no await in between, so every
+    event whose offset is committed has its edges and dead letters acknowledged by Kafka. A failed
+    flush raises, the commit does not happen and the worker stops; its input is replayed on restart.
+    """
+
+    def __init__(self, publisher: Publisher) -> None:
+        super().__init__()
+        self._publisher = publisher
+
+    def on_commit_initiated(self, consumer: Any) -> Any:
+        self._publisher.flush_or_raise()
+
+
+class ChangelogWriter:
+    """Writes the dedup table: the local store plus its changelog record, on the key's own partition.
+
+    Done here rather than by `table[key] = value` so that (1) the record goes through the publisher,
+    which is flushed before every commit, and (2) batches may mix partitions (faust's own table write
+    takes the partition from the "current event"). Keys and values are encoded exactly as faust's
+    changelog topic encodes them (checked against faust's own encoder at start-up), so faust's
+    recovery reads them back after a restart.
+    """
+
+    def __init__(self, table: Any, publisher: Publisher) -> None:
+        self._store = table.data
+        self._publisher = publisher
+        topic = table.changelog_topic
+        self._topic = topic.get_topic_name()
+
+        def faust_key(key: str) -> bytes:
+            return bytes(topic.prepare_key(key, table.key_serializer)[0])
+
+        def faust_value(value: Any) -> bytes:
+            return bytes(topic.prepare_value(value, table.value_serializer)[0])
+
+        sample_key, sample_value = "3f1c2a9e-8b7d-4c21-9f0e-5a6b7c8d9e01", [3, 1234567, 1767225600000]
+        self._key: Callable[[str], bytes] = faust_key
+        if faust_key(sample_key) == json.dumps(sample_key).encode():
+            self._key = _json_bytes
+        self._value: Callable[[Any], bytes] = faust_value
+        if faust_value(sample_value) == json.dumps(sample_value).encode():
+            self._value = _json_bytes
+
+    def set(self, partition: int, key: str, value: list[int]) -> None:
+        self._store[key] = value
+        self._publisher.publish(self._topic, self._key(key), self._value(value), partition=partition)
+
+    def delete(self, partition: int, key: str) -> None:
+        del self._store[key]
+        self._publisher.publish(self._topic, self._key(key), None, partition=partition)  # tombstone
+
+
+def _json_bytes(obj: Any) -> bytes:
+    return json.dumps(obj).encode()
+
+
 def create_app(cfg: ProcessorConfig) -> faust.App:
     """Build the faust app for one deployment (no module-level singleton)."""
     app = faust.App(
@@ -71,12 +138,13 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=cfg.session_timeout_s,
-        # A few ms of linger lets aiokafka batch edges per partition (measured: ~1.6k -> ~2.1k events/s).
-        producer_linger_ms=5,
     )
     events_topic = _raw_topic(app, cfg.events_topic, cfg.partitions)
-    edges_topic = _raw_topic(app, cfg.edges_topic, cfg.partitions)
-    dlq_topic = _raw_topic(app, cfg.dlq_topic, cfg.partitions)
+    # Output goes through librdkafka (processors/publisher.py); faust only declares the topics.
+    _raw_topic(app, cfg.edges_topic, cfg.partitions)
+    _raw_topic(app, cfg.dlq_topic, cfg.partitions)
+    publisher = Publisher({"bootstrap.servers": cfg.bootstrap, **cfg.kafka_extra})
+    app.sensors.add(FlushBeforeCommit(publisher))
     # Dedup state: event_id -> [partition, offset, seen_at_ms]; co-partitioned with the events topic
     # (schemas/keys.py), backed by a compacted changelog so a restarted worker recovers it.
     seen_table = app.Table("dedup", default=None, partitions=cfg.partitions, key_type=str)
@@ -85,7 +153,7 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
     letter_codec = make_codec("dead_letter", cfg.registry_url, cfg.dlq_topic)
     retention_ms = cfg.dedup_retention_s * 1000
 
-    async def reject(msg: Any, rejection: validation.Rejection) -> None:
+    def reject(msg: Any, rejection: validation.Rejection) -> None:
         letter = DeadLetter(
             error_kind=rejection.error_kind,
             reason=rejection.reason,
@@ -97,52 +165,57 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
             payload=msg.value or b"",
             failed_at=now_ms(),
         )
-        headers = {
-            "upriver.error_kind": rejection.error_kind.encode(),
-            "upriver.reason": rejection.reason.encode()[:4096],
-            "upriver.source": f"{msg.topic}/{msg.partition}/{msg.offset}".encode(),
-        }
-        await dlq_topic.send(key=msg.key, value=letter_codec.encode(letter.to_record()), headers=headers)
+        headers: list[tuple[str, str | bytes | None]] = [
+            ("upriver.error_kind", rejection.error_kind.encode()),
+            ("upriver.reason", rejection.reason.encode()[:4096]),
+            ("upriver.source", f"{msg.topic}/{msg.partition}/{msg.offset}".encode()),
+        ]
+        publisher.publish(cfg.dlq_topic, msg.key, letter_codec.encode(letter.to_record()), headers)
         metrics.DEAD_LETTERS.labels(rejection.error_kind).inc()
         log.warning(
             "dead-lettered %s/%d/%d: %s: %s",
             msg.topic, msg.partition, msg.offset, rejection.error_kind, rejection.reason,
         )
 
+    store = seen_table.data
+    changelog = ChangelogWriter(seen_table, publisher)
+
+    def handle(msg: Any, now: int) -> None:
+        result = validation.accept(event_codec, msg.value)
+        if isinstance(result, validation.Rejection):
+            reject(msg, result)
+            return
+        event_id = result["event_id"]
+        verdict = dedup.decide(store.get(event_id), msg.partition, msg.offset)
+        if verdict is dedup.Verdict.DUPLICATE:
+            metrics.DUPLICATES.inc()
+            return
+        if verdict is dedup.Verdict.REPLAY:
+            metrics.REPLAYS.inc()
+        derived = edges.derive(result, now)
+        for edge in derived:
+            publisher.publish(cfg.edges_topic, msg.key, edge_codec.encode(edge))
+        metrics.EDGES_OUT.inc(len(derived))
+        # Recorded after the edges are queued: the publisher is flushed before every offset commit,
+        # so a crash replays the event (REPLAY) rather than losing its edges.
+        changelog.set(msg.partition, event_id, dedup.seen(msg.partition, msg.offset, now))
+
     @app.agent(events_topic, name="lineage-events")
     async def process(stream: Any) -> None:
-        async for event in stream.events():
-            msg = event.message
-            metrics.EVENTS_IN.inc()
-            with metrics.PROCESS_SECONDS.time():
-                result = validation.accept(event_codec, msg.value)
-                if isinstance(result, validation.Rejection):
-                    await reject(msg, result)
-                    continue
-                event_id = result["event_id"]
-                verdict = dedup.decide(seen_table.get(event_id), msg.partition, msg.offset)
-                if verdict is dedup.Verdict.DUPLICATE:
-                    metrics.DUPLICATES.inc()
-                    continue
-                if verdict is dedup.Verdict.REPLAY:
-                    metrics.REPLAYS.inc()
-                derived = edges.derive(result, now_ms())
-                for edge in derived:
-                    await edges_topic.send(key=msg.key, value=edge_codec.encode(edge))
-                metrics.EDGES_OUT.inc(len(derived))
-                # Recorded after the edges are queued: faust flushes the producer before it commits
-                # the offset, so a crash replays the event (REPLAY) rather than losing its edges.
-                seen_table[event_id] = dedup.seen(msg.partition, msg.offset, now_ms())
+        # Batches amortise faust's per-event cost (measured: ~12k/s batched vs ~5.7k/s with one faust
+        # send per event); faust acks a batch's events only after this body has handled them all.
+        async for batch in stream.take_events(TAKE_MAX, within=TAKE_WITHIN_S):
+            with metrics.BATCH_SECONDS.time():
+                now = now_ms()
+                for event in batch:
+                    handle(event.message, now)
+                metrics.EVENTS_IN.inc(len(batch))
 
     @app.timer(interval=EVICT_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def evict_expired() -> None:
-        store = seen_table.data
         window = itertools.islice(store.items(), EVICT_LIMIT + 1)
         for key in dedup.expired(window, now_ms(), retention_ms, EVICT_LIMIT):
-            partition = store[key][0]
-            # A tombstone on the key's own partition (the table refuses writes outside a stream).
-            seen_table.send_changelog(partition, key, None, value_serializer="raw")
-            del store[key]
+            changelog.delete(store[key][0], key)
             metrics.DEDUP_EVICTED.inc()
 
     if cfg.metrics_port:

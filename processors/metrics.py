@@ -12,8 +12,8 @@ DEAD_LETTERS = Counter(
 )
 EDGES_OUT = Counter("upriver_processor_edges_total", "Edges published")
 DEDUP_EVICTED = Counter("upriver_processor_dedup_evicted_total", "Dedup entries evicted after retention")
-PROCESS_SECONDS = Histogram(
-    "upriver_processor_event_seconds",
-    "Time to process one event",
-    buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5),
+BATCH_SECONDS = Histogram(
+    "upriver_processor_batch_seconds",
+    "Time to process one batch of events (up to 1,000)",
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )

@@ -30,6 +30,7 @@ def processor_config(settings: Settings) -> ProcessorConfig:
         dedup_retention_s=settings.dedup_retention_s,
         metrics_port=settings.metrics_port,
         metrics_host=settings.api_host,
+        kafka_extra=dict(settings.kafka_extra),
     )
 
 

@@ -1,0 +1,70 @@
+"""Publishes the processor's output (edges, dead letters) through librdkafka, ~2 µs a message.
+
+A faust send costs ~90 µs here, which halved the worker's throughput. Delivery is guaranteed by the
+wiring: `flush_or_raise()` runs before every offset commit, so no event counts as done before its
+output is acknowledged by Kafka. No decisions here, and no faust import.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+log = logging.getLogger(__name__)
+
+# Same reasoning as the emitter's defaults: never duplicate or reorder on retry; small linger to batch.
+DEFAULTS: dict[str, Any] = {
+    "enable.idempotence": True,
+    "acks": "all",
+    "compression.type": "lz4",
+    "linger.ms": 5,
+    "queue.buffering.max.messages": 500_000,
+}
+
+
+class PublishError(RuntimeError):
+    """Output was not acknowledged: the worker must stop before committing (its input is replayed)."""
+
+
+class Publisher:
+    def __init__(self, kafka_config: Mapping[str, Any]) -> None:
+        conf = {**DEFAULTS, **kafka_config, "enable.idempotence": True}
+        self._producer = Producer(conf)
+        self._failures: list[str] = []
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self._failures.append(f"{msg.topic()}: {err}")
+
+    def publish(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+        partition: int | None = None,
+    ) -> None:
+        """Queue one message (value None is a tombstone); partition None lets the key choose."""
+        extra: dict[str, Any] = {} if partition is None else {"partition": partition}
+        while True:
+            try:
+                self._producer.produce(
+                    topic, value=value, key=key, headers=headers, on_delivery=self._on_delivery, **extra
+                )
+                break
+            except BufferError:
+                self._producer.poll(0.05)  # back-pressure: wait for room in librdkafka's queue
+        self._producer.poll(0)
+
+    def flush_or_raise(self, timeout: float = 60.0) -> None:
+        """Wait until everything published is acknowledged; raise PublishError otherwise."""
+        remaining = self._producer.flush(timeout)
+        failures, self._failures = self._failures, []
+        if remaining:
+            failures.append(f"{remaining} message(s) still queued after {timeout}s")
+        if failures:
+            log.error("output not delivered, refusing to commit: %s", "; ".join(failures[:5]))
+            raise PublishError(f"{len(failures)} output message(s) not delivered: {failures[0]}")
