@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 EVENTS ?= 50000
 
-.PHONY: install prereqs jars demo up test test-fast bench lint clean
+.PHONY: install prereqs jars demo up test test-fast bench bench-faust lint clean
 
 # Java 17 and Maven run the Kafka broker; on a machine without them, install Debian's packages (root).
 prereqs:
@@ -44,6 +44,9 @@ test-fast: install lint
 
 bench: jars
 	$(BIN)/python benchmarks/e2e.py --events $(EVENTS)
+
+bench-faust: jars
+	$(BIN)/python benchmarks/faust_send.py
 
 clean:
 	rm -rf .upriver test-artifacts
