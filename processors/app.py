@@ -179,6 +179,7 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
 
     store = seen_table.data
     changelog = ChangelogWriter(seen_table, publisher)
+    positions = dedup.Positions()
 
     def handle(msg: Any, now: int) -> None:
         result = validation.accept(event_codec, msg.value)
@@ -209,8 +210,13 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
             with metrics.BATCH_SECONDS.time():
                 now = now_ms()
                 for event in batch:
-                    handle(event.message, now)
-                metrics.EVENTS_IN.inc(len(batch))
+                    msg = event.message
+                    if positions.handled(msg.partition, msg.offset):
+                        metrics.REDELIVERED.inc()
+                        continue
+                    handle(msg, now)
+                    positions.mark(msg.partition, msg.offset)
+                    metrics.EVENTS_IN.inc()
 
     @app.timer(interval=EVICT_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def evict_expired() -> None:

@@ -47,3 +47,23 @@ def expired(entries: Iterable[tuple[Any, Seen]], now_ms: int, retention_ms: int,
             break
         out.append(key)
     return out
+
+
+class Positions:
+    """The highest offset this process has handled, per partition of the events topic.
+
+    faust may hand a worker messages it already handled in this process (after start-up recovery it
+    seeks back to the committed offset). Their output is already queued and is flushed before any
+    commit, so skipping them is safe; a crash loses this memory together with that output, and the
+    restarted process handles them again (REPLAY).
+    """
+
+    def __init__(self) -> None:
+        self._done: dict[int, int] = {}
+
+    def handled(self, partition: int, offset: int) -> bool:
+        return offset <= self._done.get(partition, -1)
+
+    def mark(self, partition: int, offset: int) -> None:
+        if offset > self._done.get(partition, -1):
+            self._done[partition] = offset

@@ -6,6 +6,9 @@ from prometheus_client import Counter, Histogram
 
 EVENTS_IN = Counter("upriver_processor_events_total", "Messages read from the events topic")
 DUPLICATES = Counter("upriver_processor_duplicates_dropped_total", "Events dropped as duplicates")
+REDELIVERED = Counter(
+    "upriver_processor_redelivered_total", "Messages faust handed over again after this process handled them"
+)
 REPLAYS = Counter("upriver_processor_replays_total", "Events processed again after a restart")
 DEAD_LETTERS = Counter(
     "upriver_processor_dead_letters_total", "Messages sent to the dead-letter topic", ["error_kind"]

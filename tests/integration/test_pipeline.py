@@ -181,7 +181,12 @@ def test_restarted_processor_keeps_dedup_state_and_loses_nothing(stack: LocalSta
     # With merges stopped, a re-send not recognised from the recovered dedup state would have stored
     # its edges a second time.
     assert stats.duplicate_edge_rows() == 0
-
+    # The new worker handled each message once (whatever faust re-delivered after its recovery) and
+    # recognised every re-send from the dedup state it recovered.
+    counters = stack.worker_metrics()
+    assert counters["upriver_processor_events_total"] == 300 + 100
+    assert counters["upriver_processor_duplicates_dropped_total"] == 100
+    assert counters["upriver_processor_replays_total"] == 0
 
 def test_killed_processor_loses_nothing(stack: LocalStack) -> None:
     sim = Simulator(CODEC, seed=13, duplicate_rate=0.05, malformed_rate=0)

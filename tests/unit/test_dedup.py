@@ -35,3 +35,15 @@ def test_expired_never_evicts_a_live_entry(times: list[int], now: int) -> None:
     gone = set(expired(entries, now_ms=now, retention_ms=1_000, limit=1_000))
     for key, value in entries:
         assert (key in gone) == (value[2] < now - 1_000)
+
+
+def test_positions_skip_what_this_process_already_handled() -> None:
+    from processors.dedup import Positions
+
+    positions = Positions()
+    assert not positions.handled(0, 0)
+    positions.mark(0, 5)
+    positions.mark(0, 3)  # an older offset never lowers the mark
+    assert positions.handled(0, 5) and positions.handled(0, 0)
+    assert not positions.handled(0, 6)
+    assert not positions.handled(1, 0)  # partitions are independent
