@@ -1,7 +1,8 @@
 """The one module that wires the processor's pure decisions to Kafka with faust-streaming.
 
-Keeps agent bodies to a few lines: decode/validate (`validation`), dedup (`dedup`), derive
-(`edges`); this module only moves bytes between topics and the dedup table. No decision logic here.
+Keeps agent bodies to a few lines: decode/validate (`validation`), dedup (`dedup`), merge the run and
+derive its edges (`runs`); this module only moves bytes between topics and the two state tables (dedup
+by event id, merged run state by run id). No decision logic here.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import faust
 from faust.sensors import Sensor
 from prometheus_client import start_http_server
 
-from processors import dedup, edges, metrics, validation
+from processors import dedup, metrics, runs, validation
 from processors.publisher import Publisher
 from schemas.codec import make_codec
 from schemas.model import DeadLetter
@@ -40,6 +41,7 @@ class ProcessorConfig:
     events_topic: str
     edges_topic: str
     dlq_topic: str
+    runs_topic: str
     partitions: int
     data_dir: Path
     registry_url: str = ""
@@ -113,7 +115,9 @@ class ChangelogWriter:
         if faust_value(sample_value) == json.dumps(sample_value).encode():
             self._value = _json_bytes
 
-    def set(self, partition: int, key: str, value: list[int]) -> None:
+    def set(self, partition: int, key: str, value: Any) -> None:
+        if key in self._store:
+            del self._store[key]  # keep the store in last-update order (eviction scans from the front)
         self._store[key] = value
         self._publisher.publish(self._topic, self._key(key), self._value(value), partition=partition)
 
@@ -143,14 +147,19 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
     # Output goes through librdkafka (processors/publisher.py); faust only declares the topics.
     _raw_topic(app, cfg.edges_topic, cfg.partitions)
     _raw_topic(app, cfg.dlq_topic, cfg.partitions)
+    _raw_topic(app, cfg.runs_topic, cfg.partitions)
     publisher = Publisher({"bootstrap.servers": cfg.bootstrap, **cfg.kafka_extra})
     app.sensors.add(FlushBeforeCommit(publisher))
     # Dedup state: event_id -> [partition, offset, seen_at_ms]; co-partitioned with the events topic
     # (schemas/keys.py), backed by a compacted changelog so a restarted worker recovers it.
     seen_table = app.Table("dedup", default=None, partitions=cfg.partitions, key_type=str)
+    # Merged run state: run_id -> processors.runs.RunState JSON (+ "u": last update ms, "p": partition). Keyed like the
+    # events topic (the partition key is the run id), so a run's state lives with its events.
+    run_table = app.Table("runs", default=None, partitions=cfg.partitions, key_type=str)
     event_codec = make_codec("lineage_event", cfg.registry_url, cfg.events_topic)
     edge_codec = make_codec("edge", cfg.registry_url, cfg.edges_topic)
     letter_codec = make_codec("dead_letter", cfg.registry_url, cfg.dlq_topic)
+    run_codec = make_codec("run", cfg.registry_url, cfg.runs_topic)
     retention_ms = cfg.dedup_retention_s * 1000
 
     def reject(msg: Any, rejection: validation.Rejection) -> None:
@@ -179,6 +188,8 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
 
     store = seen_table.data
     changelog = ChangelogWriter(seen_table, publisher)
+    run_store = run_table.data
+    run_changelog = ChangelogWriter(run_table, publisher)
     positions = dedup.Positions()
 
     def handle(msg: Any, now: int) -> None:
@@ -193,11 +204,20 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
             return
         if verdict is dedup.Verdict.REPLAY:
             metrics.REPLAYS.inc()
-        derived = edges.derive(result, now)
-        for edge in derived:
-            publisher.publish(cfg.edges_topic, msg.key, edge_codec.encode(edge))
-        metrics.EDGES_OUT.inc(len(derived))
-        # Recorded after the edges are queued: the publisher is flushed before every offset commit,
+        run_id = result["run_id"]
+        prior = run_store.get(run_id)
+        state, changed = runs.merge(None if prior is None else runs.RunState.from_json(prior), result)
+        if changed or verdict is dedup.Verdict.REPLAY:
+            # The run's whole current state and all its edges, at a higher revision: readers keep the
+            # highest revision, so whatever order the run's events came in, the last word is complete.
+            publisher.publish(cfg.runs_topic, msg.key, run_codec.encode(runs.run_record(state, now)))
+            derived = runs.edges(state, now)
+            for edge in derived:
+                publisher.publish(cfg.edges_topic, msg.key, edge_codec.encode(edge))
+            metrics.EDGES_OUT.inc(len(derived))
+        if changed:
+            run_changelog.set(msg.partition, run_id, {**state.to_json(), "u": now, "p": msg.partition})
+        # Recorded after the output is queued: the publisher is flushed before every offset commit,
         # so a crash replays the event (REPLAY) rather than losing its edges.
         changelog.set(msg.partition, event_id, dedup.seen(msg.partition, msg.offset, now))
 
@@ -224,6 +244,12 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
         for key in dedup.expired(window, now_ms(), retention_ms, EVICT_LIMIT):
             changelog.delete(store[key][0], key)
             metrics.DEDUP_EVICTED.inc()
+        # Run states are kept in last-update order; a run silent for the retention is forgotten (a later
+        # event of it starts a fresh, partial state: docs/operations.md, "lateness").
+        run_window = itertools.islice(run_store.items(), EVICT_LIMIT + 1)
+        for key in runs.expired(run_window, now_ms(), retention_ms, EVICT_LIMIT):
+            run_changelog.delete(run_store[key]["p"], key)
+            metrics.RUNS_EVICTED.inc()
 
     if cfg.metrics_port:
         start_http_server(cfg.metrics_port, addr=cfg.metrics_host)

@@ -13,7 +13,8 @@ REPLAYS = Counter("upriver_processor_replays_total", "Events processed again aft
 DEAD_LETTERS = Counter(
     "upriver_processor_dead_letters_total", "Messages sent to the dead-letter topic", ["error_kind"]
 )
-EDGES_OUT = Counter("upriver_processor_edges_total", "Edges published")
+EDGES_OUT = Counter("upriver_processor_edges_total", "Edges published (each run revision re-publishes its edges)")
+RUNS_EVICTED = Counter("upriver_processor_runs_evicted_total", "Run states forgotten after the retention")
 DEDUP_EVICTED = Counter("upriver_processor_dedup_evicted_total", "Dedup entries evicted after retention")
 BATCH_SECONDS = Histogram(
     "upriver_processor_batch_seconds",

@@ -45,6 +45,7 @@ class ArtifactKind(StrEnum):
 
     DATASET = "DATASET"
     FEATURE = "FEATURE"
+    FEATURE_VIEW = "FEATURE_VIEW"
     EMBEDDING = "EMBEDDING"
     VECTOR_INDEX = "VECTOR_INDEX"
     DOCUMENT = "DOCUMENT"
@@ -53,8 +54,10 @@ class ArtifactKind(StrEnum):
     MODEL = "MODEL"
     EVALUATION = "EVALUATION"
     DEPLOYMENT = "DEPLOYMENT"
+    ENDPOINT = "ENDPOINT"
     PREDICTION = "PREDICTION"
     REPORT = "REPORT"
+    DASHBOARD = "DASHBOARD"
 
 
 def node_id(kind: str, namespace: str, name: str) -> str:
@@ -153,6 +156,10 @@ class Edge:
     derived_at: int
     src_version: str | None = None
     dst_version: str | None = None
+    valid_from: int = 0
+    run_status: str = "COMPLETE"
+    revision: int = 1
+    append: bool = False
 
     def to_record(self) -> Record:
         return {
@@ -166,6 +173,10 @@ class Edge:
             "event_id": self.event_id,
             "event_time": self.event_time,
             "derived_at": self.derived_at,
+            "valid_from": self.valid_from,
+            "run_status": self.run_status,
+            "revision": self.revision,
+            "append": self.append,
         }
 
     @classmethod
@@ -181,6 +192,67 @@ class Edge:
             event_id=r["event_id"],
             event_time=r["event_time"],
             derived_at=r["derived_at"],
+            valid_from=r.get("valid_from", 0),
+            run_status=r.get("run_status", "COMPLETE"),
+            revision=r.get("revision", 1),
+            append=r.get("append", False),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """The merged state of one run (`processors/runs.py` builds it; docs/lineage-model.md)."""
+
+    run_id: str
+    revision: int
+    job_namespace: str
+    job_name: str
+    job_kind: str
+    status: str
+    started_at: int
+    updated_at: int
+    parent_run_id: str | None = None
+    ended_at: int | None = None
+    error: str | None = None
+    inputs: tuple[ArtifactRef, ...] = ()
+    outputs: tuple[ArtifactRef, ...] = ()
+    facets: str = "{}"
+
+    def to_record(self) -> Record:
+        return {
+            "run_id": self.run_id,
+            "revision": self.revision,
+            "job_namespace": self.job_namespace,
+            "job_name": self.job_name,
+            "job_kind": self.job_kind,
+            "parent_run_id": self.parent_run_id,
+            "status": self.status,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "error": self.error,
+            "inputs": [a.to_record() for a in self.inputs],
+            "outputs": [a.to_record() for a in self.outputs],
+            "facets": self.facets,
+            "updated_at": self.updated_at,
+        }
+
+    @classmethod
+    def from_record(cls, r: Record) -> Run:
+        return cls(
+            run_id=r["run_id"],
+            revision=r["revision"],
+            job_namespace=r["job_namespace"],
+            job_name=r["job_name"],
+            job_kind=r["job_kind"],
+            parent_run_id=r.get("parent_run_id"),
+            status=r["status"],
+            started_at=r["started_at"],
+            ended_at=r.get("ended_at"),
+            error=r.get("error"),
+            inputs=tuple(ArtifactRef.from_record(a) for a in r.get("inputs", ())),
+            outputs=tuple(ArtifactRef.from_record(a) for a in r.get("outputs", ())),
+            facets=r.get("facets", "{}"),
+            updated_at=r["updated_at"],
         )
 
 
@@ -228,5 +300,6 @@ class DeadLetter:
 MODELS: dict[str, type[Any]] = {
     "lineage_event": LineageEvent,
     "edge": Edge,
+    "run": Run,
     "dead_letter": DeadLetter,
 }

@@ -19,7 +19,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from schemas.codec import Codec, CodecError, make_codec
 from sinks.metrics import SinkMetrics, default_metrics
-from sinks.rows import DEAD_LETTERS, EDGES, Row, RowError, TableLayout, dead_letter_row, edge_row
+from sinks.rows import DEAD_LETTERS, EDGES, RUNS, Row, RowError, TableLayout, dead_letter_row, edge_row, run_row
 from sinks.writer import RetryableSinkError, RowWriter
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,8 @@ class SinkSettings(Protocol):
 class SinkTopics(Protocol):
     @property
     def edges(self) -> str: ...
+    @property
+    def runs(self) -> str: ...
     @property
     def dlq(self) -> str: ...
 
@@ -379,14 +381,15 @@ class SinkLoader:
 
 
 def build_sink(settings: SinkSettings, writer: RowWriter, **kwargs: Any) -> SinkLoader:
-    """The loader wiring the edges topic -> `edges` and the dead-letter topic -> `dead_letters`.
+    """The loader wiring the edges topic -> `edges`, runs -> `runs` and the dead-letter topic -> `dead_letters`.
 
     `kwargs` go to SinkLoader (sleep, clock, metrics).
     """
     url = settings.schema_registry_url
-    edges, dlq = settings.topics.edges, settings.topics.dlq
+    edges, runs, dlq = settings.topics.edges, settings.topics.runs, settings.topics.dlq
     tables = {
         edges: TableSpec(EDGES, _decoded(make_codec("edge", url, edges), edge_row)),
+        runs: TableSpec(RUNS, _decoded(make_codec("run", url, runs), run_row)),
         dlq: TableSpec(DEAD_LETTERS, _decoded(make_codec("dead_letter", url, dlq), dead_letter_row)),
     }
     return SinkLoader(

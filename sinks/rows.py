@@ -47,6 +47,36 @@ EDGES = _layout(
     ("event_id", "String"),
     ("event_time", _TIME),
     ("derived_at", _TIME),
+    ("valid_from", _TIME),
+    ("run_status", "LowCardinality(String)"),
+    ("revision", "UInt32"),
+    ("append", "Bool"),
+    ("kafka_partition", "UInt32"),
+    ("kafka_offset", "UInt64"),
+)
+
+RUNS = _layout(
+    "runs",
+    ("run_id", "String"),
+    ("revision", "UInt32"),
+    ("job_namespace", "String"),
+    ("job_name", "String"),
+    ("job_kind", "LowCardinality(String)"),
+    ("parent_run_id", "Nullable(String)"),
+    ("status", "LowCardinality(String)"),
+    ("started_at", _TIME),
+    ("ended_at", f"Nullable({_TIME})"),
+    ("error", "Nullable(String)"),
+    ("input_ids", "Array(String)"),
+    ("input_kinds", "Array(LowCardinality(String))"),
+    ("input_versions", "Array(String)"),
+    ("input_facets", "Array(String)"),
+    ("output_ids", "Array(String)"),
+    ("output_kinds", "Array(LowCardinality(String))"),
+    ("output_versions", "Array(String)"),
+    ("output_facets", "Array(String)"),
+    ("facets", "String"),
+    ("updated_at", _TIME),
     ("kafka_partition", "UInt32"),
     ("kafka_offset", "UInt64"),
 )
@@ -66,7 +96,7 @@ DEAD_LETTERS = _layout(
     ("kafka_offset", "UInt64"),
 )
 
-LAYOUTS: Mapping[str, TableLayout] = {t.name: t for t in (EDGES, DEAD_LETTERS)}
+LAYOUTS: Mapping[str, TableLayout] = {t.name: t for t in (EDGES, RUNS, DEAD_LETTERS)}
 
 
 def utc_from_millis(millis: int) -> datetime:
@@ -90,11 +120,46 @@ def edge_row(record: Mapping[str, Any], partition: int, offset: int) -> Row:
             record["event_id"],
             utc_from_millis(record["event_time"]),
             utc_from_millis(record["derived_at"]),
+            utc_from_millis(record.get("valid_from", record["event_time"])),
+            record.get("run_status", "COMPLETE"),
+            record.get("revision", 1),
+            bool(record.get("append", False)),
             partition,
             offset,
         )
     except (KeyError, TypeError, OverflowError) as exc:
         raise RowError(f"Edge record cannot become a row: {type(exc).__name__}: {exc}") from exc
+
+
+def _artifact_columns(refs: list[Mapping[str, Any]]) -> tuple[list[str], list[str], list[str], list[str]]:
+    ids = [f"{r['kind'].lower()}:{r['namespace']}/{r['name']}" for r in refs]
+    return ids, [r["kind"] for r in refs], [r.get("version") or "" for r in refs], [r.get("facets") or "" for r in refs]
+
+
+def run_row(record: Mapping[str, Any], partition: int, offset: int) -> Row:
+    """A decoded Run record plus its Kafka position as a row in `RUNS` column order."""
+    try:
+        ended = record.get("ended_at")
+        return (
+            record["run_id"],
+            record["revision"],
+            record["job_namespace"],
+            record["job_name"],
+            record["job_kind"],
+            record.get("parent_run_id"),
+            record["status"],
+            utc_from_millis(record["started_at"]),
+            None if ended is None else utc_from_millis(ended),
+            record.get("error"),
+            *_artifact_columns(record["inputs"]),
+            *_artifact_columns(record["outputs"]),
+            record["facets"],
+            utc_from_millis(record["updated_at"]),
+            partition,
+            offset,
+        )
+    except (KeyError, TypeError, OverflowError, AttributeError) as exc:
+        raise RowError(f"Run record cannot become a row: {type(exc).__name__}: {exc}") from exc
 
 
 def dead_letter_row(record: Mapping[str, Any], partition: int, offset: int) -> Row:

@@ -8,17 +8,19 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from upriver.lineage import LineageReader, NodeNotFound, to_json
+from upriver.lineage import LineageGraph, LineageReader, NodeNotFound, kind_of, parse_time, to_json
 
 log = logging.getLogger(__name__)
 
 MAX_DEPTH = 50
+MAX_IMPACT_NODES = 100_000
 
 
 class ApiError(Exception):
@@ -27,31 +29,106 @@ class ApiError(Exception):
         self.status = status
 
 
-def _depth(params: dict[str, list[str]]) -> int:
-    raw = params.get("depth", ["10"])[0]
+@dataclass(frozen=True)
+class TextBody:
+    """A non-JSON answer (CSV export)."""
+
+    content_type: str
+    text: str
+
+
+def _int(params: dict[str, list[str]], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name, [str(default)])[0]
     try:
-        depth = int(raw)
+        value = int(raw)
     except ValueError:
-        raise ApiError(400, f"depth must be an integer, got {raw!r}") from None
-    if not 1 <= depth <= MAX_DEPTH:
-        raise ApiError(400, f"depth must be between 1 and {MAX_DEPTH}, got {depth}")
-    return depth
+        raise ApiError(400, f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"{name} must be between {low} and {high}, got {value}")
+    return value
 
 
-def handle(reader: LineageReader, path: str, query: str) -> dict[str, Any]:
+def _depth(params: dict[str, list[str]]) -> int:
+    return _int(params, "depth", 10, 1, MAX_DEPTH)
+
+
+def _as_of(params: dict[str, list[str]]) -> int | None:
+    raw = params.get("as_of", [""])[0]
+    try:
+        return parse_time(raw)
+    except ValueError as exc:
+        raise ApiError(400, f"as_of: {exc}") from None
+
+
+def _required(params: dict[str, list[str]], name: str, example: str) -> str:
+    value = params.get(name, [""])[0]
+    if not value:
+        raise ApiError(400, f"query parameter '{name}' is required, e.g. {name}={example}")
+    return value
+
+
+def _node(reader: LineageReader, params: dict[str, list[str]], name: str = "node") -> str:
+    return reader.resolve(_required(params, name, "model:registry/churn_model"))
+
+
+def _kinds(params: dict[str, list[str]]) -> set[str]:
+    return {k.strip().lower() for raw in params.get("kind", []) for k in raw.split(",") if k.strip()}
+
+
+def _filtered(graph: LineageGraph, kinds: set[str]) -> dict[str, Any]:
+    doc = to_json(graph)
+    if kinds:
+        keep = {n for n in graph.nodes if n == graph.root or kind_of(n) in kinds}
+        doc["nodes"] = [n for n in doc["nodes"] if n["id"] in keep]
+        doc["edges"] = [e for e in doc["edges"] if e["src"] in keep and e["dst"] in keep]
+        doc["kinds"] = sorted(kinds)
+    return doc
+
+
+def handle(reader: LineageReader, path: str, query: str) -> dict[str, Any] | TextBody:
     """Route one GET request to the read side; raises ApiError with the HTTP status to answer."""
     params = parse_qs(query)
     if path == "/healthz":
         return {"status": "ok"}
+    try:
+        return _route(reader, path, params)
+    except NodeNotFound as exc:
+        raise ApiError(404, str(exc)) from exc
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from exc
+
+
+def _route(reader: LineageReader, path: str, params: dict[str, list[str]]) -> dict[str, Any] | TextBody:
     if path in ("/api/v1/upstream", "/api/v1/downstream"):
-        node = params.get("node", [""])[0]
-        if not node:
-            raise ApiError(400, "query parameter 'node' is required, e.g. node=model:registry/churn_model")
+        node = _node(reader, params)
         walk = reader.upstream if path.endswith("upstream") else reader.downstream
-        try:
-            return to_json(walk(node, depth=_depth(params)))
-        except NodeNotFound as exc:
-            raise ApiError(404, str(exc)) from exc
+        return _filtered(walk(node, depth=_depth(params), as_of=_as_of(params)), _kinds(params))
+    if path == "/api/v1/impact":
+        node = _node(reader, params)
+        cap = _int(params, "max_nodes", 10_000, 1, MAX_IMPACT_NODES)
+        impact = reader.impact(node, depth=_depth(params), as_of=_as_of(params), max_nodes=cap)
+        if params.get("format", ["json"])[0] == "csv":
+            return TextBody("text/csv; charset=utf-8", impact.to_csv())
+        return impact.to_json()
+    if path == "/api/v1/path":
+        src, dst = _node(reader, params, "from"), _node(reader, params, "to")
+        edges = reader.path(src, dst, as_of=_as_of(params), max_depth=_int(params, "max_depth", 20, 1, MAX_DEPTH))
+        return {
+            "from": src,
+            "to": dst,
+            "found": edges is not None,
+            "edges": [{"src": s, "dst": d, "edge_type": t} for s, d, t in edges or []],
+        }
+    if path == "/api/v1/provenance":
+        node = _node(reader, params)
+        version = params.get("version", [""])[0] or None
+        return reader.provenance(node, version, as_of=_as_of(params)).to_json()
+    if path == "/api/v1/node":
+        node = _node(reader, params)
+        return {**reader.node(node), "versions": reader.versions(node)}
+    if path == "/api/v1/search":
+        text = _required(params, "q", "churn")
+        return {"query": text, "nodes": reader.search(text, limit=_int(params, "limit", 20, 1, 1000))}
     raise ApiError(404, f"no such endpoint {path!r}")
 
 
@@ -74,7 +151,10 @@ class ApiServer:
                 except Exception as exc:
                     log.exception("API request %s failed", self.path)
                     status, body = 500, {"error": f"internal error: {type(exc).__name__}"}
-                self._send(status, json.dumps(body).encode(), "application/json")
+                if isinstance(body, TextBody):
+                    self._send(status, body.text.encode(), body.content_type)
+                else:
+                    self._send(status, json.dumps(body).encode(), "application/json")
 
             def _send(self, status: int, data: bytes, content_type: str) -> None:
                 self.send_response(status)

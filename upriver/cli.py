@@ -145,36 +145,125 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _lineage_via_api(api_url: str, direction: str, node: str, depth: int) -> dict[str, Any]:
-    query = urllib.parse.urlencode({"node": node, "depth": depth})
+class CliError(Exception):
+    """A query the user can fix (unknown node, bad argument): printed to stderr, exit code 1."""
+
+
+def _query_api(api_url: str, path: str, query: str) -> Any:
     try:
-        with urllib.request.urlopen(f"{api_url}/api/v1/{direction}?{query}", timeout=60) as resp:
-            body: dict[str, Any] = json.loads(resp.read())
-            return body
+        with urllib.request.urlopen(f"{api_url}{path}?{query}", timeout=120) as resp:
+            data = resp.read()
+            if resp.headers.get_content_type() == "application/json":
+                return json.loads(data)
+            return data.decode()
     except urllib.error.HTTPError as exc:
-        raise SystemExit(json.loads(exc.read()).get("error", str(exc))) from exc
+        raise CliError(json.loads(exc.read()).get("error", str(exc))) from exc
+
+
+def _read_side(settings: Settings, path: str, params: dict[str, Any]) -> Any:
+    """One read-side query: through the running stack's API when it owns the embedded database, else
+    against ClickHouse directly. Both run `upriver.api.handle`, so the answers are the same."""
+    from upriver.api import ApiError, TextBody, handle
+    from upriver.stack import read_state
+
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")}, doseq=True)
+    state = read_state(settings.home)
+    if state is not None and state.get("api_url") and settings.clickhouse_url.startswith("chdb://"):
+        return _query_api(state["api_url"], path, query)
+    from upriver.components import open_storage
+
+    reader = open_storage(settings, migrate=False).reader()
+    try:
+        body = handle(reader, path, query)
+    except ApiError as exc:
+        raise CliError(str(exc)) from exc
+    return body.text if isinstance(body, TextBody) else body
+
+
+def _node_arg(args: argparse.Namespace) -> str:
+    if getattr(args, "column", None):
+        table, _, column = args.column.rpartition(".")
+        if not table or not column:
+            raise CliError(f"--column wants TABLE.COLUMN (a node id or name, a dot, a column), got {args.column!r}")
+        return f"{table}#{column}"
+    if not args.node:
+        raise CliError("give a node (kind:namespace/name or a unique name), or --column TABLE.COLUMN")
+    node: str = args.node
+    return node
 
 
 def cmd_lineage(settings: Settings, args: argparse.Namespace) -> int:
-    from upriver.lineage import LineageGraph, NodeNotFound, render_tree, to_json
-    from upriver.stack import read_state
+    try:
+        return _lineage(settings, args)
+    except CliError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
 
-    state = read_state(settings.home)
-    if state is not None and state.get("api_url") and settings.clickhouse_url.startswith("chdb://"):
-        # The running stack owns the embedded database: ask it.
-        body = _lineage_via_api(state["api_url"], args.direction, args.node, args.depth)
-        graph = LineageGraph.from_json(body)
-    else:
-        from upriver.components import open_storage
 
-        reader = open_storage(settings, migrate=False).reader()
-        walk = reader.upstream if args.direction == "upstream" else reader.downstream
-        try:
-            graph = walk(args.node, depth=args.depth)
-        except NodeNotFound as exc:
-            print(str(exc), file=sys.stderr)
+def _lineage(settings: Settings, args: argparse.Namespace) -> int:
+    from upriver.lineage import LineageGraph, render_tree
+
+    action = args.action
+    common = {"as_of": args.as_of}
+    if action in ("upstream", "downstream"):
+        node = _node_arg(args)
+        if "#" in node and ":" not in node.split("/", 1)[0]:
+            raise CliError("--column needs the table's node id (kind:namespace/name) before .COLUMN")
+        body = _read_side(
+            settings, f"/api/v1/{action}", {"node": node, "depth": args.depth, "kind": args.kind, **common}
+        )
+        if args.json:
+            print(json.dumps(body, indent=2))
+        elif args.kind:
+            for n in body["nodes"]:
+                print(f"{n['level']:>3}  {n['id']}")
+        else:
+            print(render_tree(LineageGraph.from_json(body)))
+    elif action == "impact":
+        fmt = "csv" if args.csv else "json"
+        body = _read_side(
+            settings,
+            "/api/v1/impact",
+            {"node": _node_arg(args), "depth": args.depth, "max_nodes": args.max_nodes, "format": fmt, **common},
+        )
+        if args.csv or args.json:
+            print(body if args.csv else json.dumps(body, indent=2), end="" if args.csv else "\n")
+        else:
+            print(f"impact of {body['root']}: {body['total']} node(s)" + (" (partial)" if body["partial"] else ""))
+            for kind, nodes in body["by_kind"].items():
+                print(f"  {kind} ({len(nodes)}):")
+                for n in nodes[:50]:
+                    print(f"    {n}")
+                if len(nodes) > 50:
+                    print(f"    ... {len(nodes) - 50} more (use --csv or --json for all)")
+    elif action == "path":
+        if not args.to:
+            raise CliError("path needs two nodes: upriver lineage path FROM TO")
+        body = _read_side(settings, "/api/v1/path", {"from": _node_arg(args), "to": args.to, **common})
+        if args.json:
+            print(json.dumps(body, indent=2))
+        elif not body["found"]:
+            print(f"no path between {body['from']} and {body['to']}")
             return 1
-    print(json.dumps(to_json(graph), indent=2) if args.json else render_tree(graph))
+        else:
+            for e in body["edges"]:
+                print(f"{e['src']} -[{e['edge_type']}]-> {e['dst']}")
+    elif action == "provenance":
+        body = _read_side(
+            settings, "/api/v1/provenance", {"node": _node_arg(args), "version": args.version, **common}
+        )
+        if args.json:
+            print(json.dumps(body, indent=2))
+        else:
+            print(f"{body['node']}@{body['version']} was written by run {body['run_id']} of {body['job']} "
+                  f"({body['job_kind']}, {body['status']}), which read:")
+            for i in body["inputs"]:
+                print(f"  {i['id']}" + (f"@{i['version']}" if i["version"] else ""))
+    elif action == "node":
+        print(json.dumps(_read_side(settings, "/api/v1/node", {"node": _node_arg(args)}), indent=2))
+    elif action == "search":
+        for n in _read_side(settings, "/api/v1/search", {"q": _node_arg(args)})["nodes"]:
+            print(n)
     return 0
 
 
@@ -208,10 +297,21 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--events", type=int, default=10_000)
     sim.add_argument("--seed", type=int, default=7)
     sim.set_defaults(fn=cmd_simulate)
-    lin = sub.add_parser("lineage", help="walk lineage upstream or downstream of a node")
-    lin.add_argument("direction", choices=("upstream", "downstream"))
-    lin.add_argument("node", help="node id, kind:namespace/name, e.g. model:registry/churn_model")
+    lin = sub.add_parser(
+        "lineage",
+        help="query lineage: upstream, downstream, impact, path, provenance, node, search",
+        description="Every query reads the graph as valid now, or at --as-of TIME (ISO 8601 or epoch ms).",
+    )
+    lin.add_argument("action", choices=("upstream", "downstream", "impact", "path", "provenance", "node", "search"))
+    lin.add_argument("node", nargs="?", help="node id kind:namespace/name (or a unique name); search: text")
+    lin.add_argument("to", nargs="?", help="path: the other node")
     lin.add_argument("--depth", type=int, default=10)
+    lin.add_argument("--as-of", default=None, help="time travel: the graph as valid at this time")
+    lin.add_argument("--kind", action="append", help="upstream/downstream: list only nodes of these kinds")
+    lin.add_argument("--column", help="upstream/downstream: walk column lineage from TABLE.COLUMN")
+    lin.add_argument("--max-nodes", type=int, default=10_000, help="impact: stop after this many nodes")
+    lin.add_argument("--version", help="provenance: the version to explain (default: the current one)")
+    lin.add_argument("--csv", action="store_true", help="impact: CSV export")
     lin.add_argument("--json", action="store_true")
     lin.set_defaults(fn=cmd_lineage)
     kafka = sub.add_parser("kafka", help="fetch the Kafka broker jars (once, from Maven Central)")

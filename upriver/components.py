@@ -23,6 +23,7 @@ def processor_config(settings: Settings) -> ProcessorConfig:
         bootstrap=settings.kafka_bootstrap,
         events_topic=settings.topics.events,
         edges_topic=settings.topics.edges,
+        runs_topic=settings.topics.runs,
         dlq_topic=settings.topics.dlq,
         partitions=settings.topics.partitions,
         data_dir=settings.home / "processor",

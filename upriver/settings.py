@@ -24,6 +24,7 @@ ENV: dict[str, str] = {
     "UPRIVER_CACHE_DIR": ".cache",
     "UPRIVER_EVENTS_TOPIC": "upriver.events.v1",
     "UPRIVER_EDGES_TOPIC": "upriver.edges.v1",
+    "UPRIVER_RUNS_TOPIC": "upriver.runs.v1",
     "UPRIVER_DLQ_TOPIC": "upriver.dlq.v1",
     "UPRIVER_TOPIC_PARTITIONS": "4",
     "UPRIVER_PROCESSOR_ID": "upriver-processor",
@@ -46,6 +47,7 @@ def _get(env: Mapping[str, str], name: str) -> str:
 class Topics:
     events: str = ENV["UPRIVER_EVENTS_TOPIC"]
     edges: str = ENV["UPRIVER_EDGES_TOPIC"]
+    runs: str = ENV["UPRIVER_RUNS_TOPIC"]
     dlq: str = ENV["UPRIVER_DLQ_TOPIC"]
     partitions: int = int(ENV["UPRIVER_TOPIC_PARTITIONS"])
 
@@ -91,6 +93,7 @@ class Settings:
             topics=Topics(
                 events=_get(env, "UPRIVER_EVENTS_TOPIC"),
                 edges=_get(env, "UPRIVER_EDGES_TOPIC"),
+                runs=_get(env, "UPRIVER_RUNS_TOPIC"),
                 dlq=_get(env, "UPRIVER_DLQ_TOPIC"),
                 partitions=int(_get(env, "UPRIVER_TOPIC_PARTITIONS")),
             ),
@@ -121,6 +124,7 @@ class Settings:
             "CLICKHOUSE_DATABASE": self.clickhouse_database,
             "UPRIVER_EVENTS_TOPIC": self.topics.events,
             "UPRIVER_EDGES_TOPIC": self.topics.edges,
+            "UPRIVER_RUNS_TOPIC": self.topics.runs,
             "UPRIVER_DLQ_TOPIC": self.topics.dlq,
             "UPRIVER_TOPIC_PARTITIONS": str(self.topics.partitions),
             "UPRIVER_PROCESSOR_ID": self.processor_id,

@@ -46,7 +46,8 @@ class Env:
     def settings(self, batch_rows: int, batch_ms: int = 200) -> Settings:
         return Settings(
             kafka_bootstrap=self.bootstrap,
-            topics=Topics(edges=self.edges, dlq=self.dlq, partitions=PARTITIONS),
+            # the runs topic gets the edges topic's name + ".runs": unique per test, left empty here
+            topics=Topics(edges=self.edges, runs=f"{self.edges}.runs", dlq=self.dlq, partitions=PARTITIONS),
             sink_group=self.group,
             sink_batch_rows=batch_rows,
             sink_batch_ms=batch_ms,
@@ -87,7 +88,7 @@ def env(kafka_bootstrap: str, ch_client: Client, ch_database: str) -> Iterator[E
     uid = uuid.uuid4().hex[:10]
     edges, dlq = f"sink-edges-{uid}", f"sink-dlq-{uid}"
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
-    for future in admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in (edges, dlq)]).values():
+    for future in admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in (edges, f"{edges}.runs", dlq)]).values():
         future.result(timeout=30)
     for table in ("edges", "dead_letters"):
         ch_client.command(f"SYSTEM STOP MERGES `{ch_database}`.{table}")

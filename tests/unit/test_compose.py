@@ -66,7 +66,7 @@ def test_init_topics_creates_the_default_topics_with_the_default_partitions() ->
     loop = re.search(r"for t in ([^;]+);", script)
     assert loop is not None
     assert loop.group(1).split() == [
-        ENV["UPRIVER_EVENTS_TOPIC"], ENV["UPRIVER_EDGES_TOPIC"], ENV["UPRIVER_DLQ_TOPIC"]
+        ENV["UPRIVER_EVENTS_TOPIC"], ENV["UPRIVER_EDGES_TOPIC"], ENV["UPRIVER_RUNS_TOPIC"], ENV["UPRIVER_DLQ_TOPIC"]
     ]
     partitions = re.search(r"--partitions (\d+)", script)
     assert partitions is not None and partitions.group(1) == ENV["UPRIVER_TOPIC_PARTITIONS"]
