@@ -1,35 +1,63 @@
 """A deterministic AI-platform workload and its ground truth (the simulator knows what it emitted).
 
-Per team, every cycle: ingest raw tables -> build features -> train a model version -> evaluate it
--> deploy it -> batch predictions; each run emits START then COMPLETE (or FAIL, with no outputs).
-Some events are re-sent (duplicates) and some messages are malformed. The expected edges are stated
-here from the jobs' meaning, independently of the processor's derivation code, so tests can check it.
+Per cycle (a simulated day): a shared `core.users` table; per team, tabular ML — raw tables, features,
+training (the training set changes over retrains), evaluation, promotion or rollback to a deployment,
+predictions, reports; per RAG app — documents, chunks, embeddings, an append-only vector index, prompt
+versions, the LLM app's deployment and its answers. Some runs fail, events of a run arrive in any order
+or late, some are re-sent, a few messages are malformed; drift signals and a retirement now and then.
+
+The expected edges are stated here from the jobs' meaning, independently of the processor's code, and
+`Truth.valid_edges` applies docs/lineage-model.md's time-travel rules on its own, so tests can check
+the pipeline's answers against it.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from schemas.codec import Codec
 from schemas.keys import partition_key
 from schemas.model import ArtifactRef, EventType, JobKind, LineageEvent, node_id
 
 PRODUCER = "https://upriver.dev/simulator"
-# team -> the model it trains; the first team's deployment is "the production model" of the demo.
-TEAMS: dict[str, str] = {"growth": "churn_model", "risk": "fraud_model", "search": "ranking_model"}
+NAMED_TEAMS = ("growth", "risk", "search")
+NAMED_APPS = ("support_bot",)
 SOURCES = ("events", "accounts", "transactions")
+STEP_MS = 1000
+NOT_VALID = ("FAIL", "ABORT")
+Pair = tuple[str, str, str]  # src, dst, edge type
+
+
+def _facets(**facets: Any) -> str | None:
+    return json.dumps(facets, sort_keys=True) if facets else None
+
+
+def _owner(team: str) -> dict[str, Any]:
+    return {"owners": [{"name": f"team:{team}", "type": "TEAM"}]}
+
+
+def _ref(kind: str, ns: str, name: str, version: str | None = None, **facets: Any) -> ArtifactRef:
+    return ArtifactRef(kind, ns, name, version, _facets(**facets))
 
 
 @dataclass(frozen=True)
 class Job:
     name: str
+    namespace: str
     kind: JobKind
-    edge_type: str  # what every output is to every input, stated by the workload's author
     inputs: tuple[ArtifactRef, ...]
     outputs: tuple[ArtifactRef, ...]
+    # what each output is to an input, by the input's kind ("*" for the rest), stated by the author
+    types: dict[str, str]
+
+    def type_for(self, i: ArtifactRef) -> str:
+        return self.types.get(i.kind) or self.types["*"]
 
 
 @dataclass(frozen=True)
@@ -41,72 +69,135 @@ class SimMessage:
 
 
 @dataclass
+class TruthRun:
+    job: str
+    job_kind: str
+    started_at: int
+    status: str
+    inputs: tuple[tuple[str, str | None], ...]
+    outputs: tuple[tuple[str, str | None], ...]
+    append: frozenset[str]
+    pairs: tuple[Pair, ...]
+
+
+@dataclass
+class NodeTruth:
+    kind: str
+    owner: str | None = None
+    tags: set[str] = field(default_factory=set)
+    latest_version: str | None = None
+    version_time: int = -1
+    producing_job: str | None = None
+    produced_at: tuple[int, str] = (-1, "")
+
+
+@dataclass
 class Truth:
-    """What the simulator emitted and what the pipeline must therefore store."""
+    """What the simulator emitted and what the pipeline must therefore store and answer."""
 
     events: int = 0
     duplicates: int = 0
     malformed: int = 0
     failed_runs: int = 0
-    edges: set[tuple[str, str, str]] = field(default_factory=set)
+    edge_rows_emitted: int = 0  # counted even when record_truth is False
+    edges: set[Pair] = field(default_factory=set)
     edge_rows: set[tuple[str, str, str, str]] = field(default_factory=set)  # + run_id
+    column_edges: set[Pair] = field(default_factory=set)
     malformed_kinds: dict[str, int] = field(default_factory=dict)
+    runs: dict[str, TruthRun] = field(default_factory=dict)
+    signals: list[tuple[str, str, int]] = field(default_factory=list)  # (type, node, time)
+    nodes: dict[str, NodeTruth] = field(default_factory=dict)
     production_model: str = ""
     production_deployment: str = ""
+    rag_deployment: str = ""
+    teams: tuple[str, ...] = ()
+    apps: tuple[str, ...] = ()
 
-    def upstream(self, node: str) -> set[str]:
-        """Every node upstream of `node` by the expected edges (not including `node`)."""
-        parents: dict[str, set[str]] = {}
-        for src, dst, _ in self.edges:
-            parents.setdefault(dst, set()).add(src)
+    # ---- named nodes --------------------------------------------------------------------------
+
+    @staticmethod
+    def raw_tables(team: str) -> list[str]:
+        return [node_id("DATASET", "warehouse", f"{team}.raw_{s}") for s in SOURCES]
+
+    @staticmethod
+    def model(team: str) -> str:
+        return node_id("MODEL", "registry", f"{team}_model")
+
+    @staticmethod
+    def deployment(team: str) -> str:
+        return node_id("DEPLOYMENT", "serving", f"{team}-model-api")
+
+    @staticmethod
+    def document_source(app: str) -> str:
+        return node_id("DATASET", "confluence", f"{app}-space")
+
+    @staticmethod
+    def prompt(app: str) -> str:
+        return node_id("PROMPT", "prompts", f"{app}.answer")
+
+    def training_runs(self, model: str) -> list[tuple[int, str, frozenset[str]]]:
+        """Valid runs that wrote `model`, oldest first: (started_at, run_id, input node ids)."""
+        out = [
+            (r.started_at, rid, frozenset(n for n, _ in r.inputs))
+            for rid, r in self.runs.items()
+            if r.job_kind == "TRAIN" and r.status not in NOT_VALID and any(n == model for n, _ in r.outputs)
+        ]
+        return sorted(out)
+
+    # ---- the time-travel oracle (docs/lineage-model.md), written for obviousness ----------------
+
+    def valid_edges(self, as_of: int | None = None) -> set[Pair]:
+        t = as_of if as_of is not None else 2**62
+        newest: dict[tuple[str, str], tuple[int, str]] = {}
+        for rid, r in self.runs.items():
+            if r.status in NOT_VALID or r.started_at > t:
+                continue
+            for _, dst, _ in r.pairs:
+                if dst not in r.append:
+                    key = (dst, r.job)
+                    newest[key] = max(newest.get(key, (-1, "")), (r.started_at, rid))
+        retired: dict[str, list[int]] = defaultdict(list)
+        for kind, node, at in self.signals:
+            if kind == "RETIRE":
+                retired[node].append(at)
+        out: set[Pair] = set()
+        for rid, r in self.runs.items():
+            if r.status in NOT_VALID or r.started_at > t:
+                continue
+            for src, dst, etype in r.pairs:
+                if dst not in r.append and newest[(dst, r.job)] != (r.started_at, rid):
+                    continue
+                if any(r.started_at <= at <= t for n in (src, dst) for at in retired.get(n, ())):
+                    continue
+                out.add((src, dst, etype))
+        return out
+
+    def _walk(self, node: str, as_of: int | None, upstream: bool) -> set[str]:
+        nxt: dict[str, set[str]] = defaultdict(set)
+        for src, dst, _ in self.valid_edges(as_of):
+            if upstream:
+                nxt[dst].add(src)
+            else:
+                nxt[src].add(dst)
         seen: set[str] = set()
         frontier = [node]
         while frontier:
-            nxt = [p for n in frontier for p in parents.get(n, ()) if p not in seen]
-            seen.update(nxt)
-            frontier = nxt
+            frontier = [p for n in frontier for p in nxt.get(n, ()) if p not in seen and p != node]
+            seen.update(frontier)
         return seen
 
+    def upstream(self, node: str, as_of: int | None = None) -> set[str]:
+        """Every node upstream of `node` over the edges valid at `as_of` (not including `node`)."""
+        return self._walk(node, as_of, upstream=True)
 
-def _ds(namespace: str, name: str, version: str | None = None) -> ArtifactRef:
-    return ArtifactRef("DATASET", namespace, name, version)
+    def downstream(self, node: str, as_of: int | None = None) -> set[str]:
+        return self._walk(node, as_of, upstream=False)
 
-
-def team_jobs(team: str, cycle: int) -> list[Job]:
-    """One cycle of a team's pipeline, with the artifact versions of that cycle."""
-    day = f"2026-01-{1 + cycle % 28:02d}+{cycle // 28}"
-    model = TEAMS[team]
-    raw = {s: _ds("warehouse", f"{team}.raw_{s}", day) for s in SOURCES}
-    features = (
-        ArtifactRef("FEATURE", "feast", f"{team}.user_activity", day),
-        ArtifactRef("FEATURE", "feast", f"{team}.account_profile", day),
-    )
-    model_ref = ArtifactRef("MODEL", "registry", model, f"v{cycle + 1}")
-    deployment = ArtifactRef("DEPLOYMENT", "serving", f"{model}-api", f"v{cycle + 1}")
-    jobs = [
-        Job(f"ingest_{s}", JobKind.INGEST, "DERIVED_FROM", (_ds("s3://landing", f"{team}/{s}"),), (raw[s],))
-        for s in SOURCES
-    ]
-    jobs += [
-        Job("build_features", JobKind.FEATURE, "DERIVED_FROM", (raw["events"], raw["accounts"]), features),
-        Job(f"train_{model}", JobKind.TRAIN, "TRAINED_ON", (*features, raw["transactions"]), (model_ref,)),
-        Job(
-            f"evaluate_{model}",
-            JobKind.EVALUATE,
-            "EVALUATED_ON",
-            (model_ref, _ds("warehouse", f"{team}.holdout")),
-            (ArtifactRef("EVALUATION", "evals", f"{model}_eval", f"v{cycle + 1}"),),
-        ),
-        Job(f"deploy_{model}", JobKind.DEPLOY, "DEPLOYED_AS", (model_ref,), (deployment,)),
-        Job(
-            f"score_{model}",
-            JobKind.PREDICT,
-            "PREDICTED_BY",
-            (deployment, features[0]),
-            (ArtifactRef("PREDICTION", "predictions", f"{team}.{model}_scores", day),),
-        ),
-    ]
-    return jobs
+    def impact(self, node: str, as_of: int | None = None) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = defaultdict(set)
+        for n in self.downstream(node, as_of):
+            out[n.split(":", 1)[0]].add(n)
+        return dict(out)
 
 
 class Simulator:
@@ -122,6 +213,14 @@ class Simulator:
         duplicate_rate: float = 0.02,
         malformed_rate: float = 0.002,
         fail_rate: float = 0.03,
+        teams: int = 3,
+        rag_apps: int = 1,
+        docs_per_cycle: int = 4,
+        chunks_per_doc: int = 4,
+        late_rate: float = 0.02,
+        reorder_rate: float = 0.05,
+        drift_rate: float = 0.1,
+        record_truth: bool = True,
     ) -> None:
         self._codec = codec
         self._rng = random.Random(seed)
@@ -130,11 +229,40 @@ class Simulator:
         self._duplicate_rate = duplicate_rate
         self._malformed_rate = malformed_rate
         self._fail_rate = fail_rate
-        self.truth = Truth()
-        first = next(iter(TEAMS))
-        self.truth.production_model = node_id("MODEL", "registry", TEAMS[first])
-        self.truth.production_deployment = node_id("DEPLOYMENT", "serving", f"{TEAMS[first]}-api")
+        self._late_rate = late_rate
+        self._reorder_rate = reorder_rate
+        self._drift_rate = drift_rate
+        self._docs = docs_per_cycle
+        self._chunks = chunks_per_doc
+        self._record = record_truth
+        self._slot = 0  # synthetic time slots handed out
+        team_names = [*NAMED_TEAMS[:teams], *(f"team_{i:03d}" for i in range(len(NAMED_TEAMS), teams))]
+        app_names = [*NAMED_APPS[:rag_apps], *(f"app_{i:03d}" for i in range(len(NAMED_APPS), rag_apps))]
+        self.truth = Truth(teams=tuple(team_names), apps=tuple(app_names))
+        self.truth.production_model = Truth.model(team_names[0])
+        self.truth.production_deployment = Truth.deployment(team_names[0])
+        self.truth.rag_deployment = node_id("DEPLOYMENT", "serving", app_names[0]) if app_names else ""
+        self._doc_counter: dict[str, int] = defaultdict(int)
+        self._deployed: dict[str, int] = {}
         self._stream = self._events()
+
+    @staticmethod
+    def knobs_for_edges(target_edges: int) -> dict[str, Any]:
+        """Knobs for a benchmark graph of about `target_edges` edges: more teams and apps as it grows;
+        most edges come from documents, chunks and embeddings (about 18 per document)."""
+        scale = max(1, target_edges // 1_000_000)
+        return {
+            "teams": min(200, 10 * scale),
+            "rag_apps": min(50, 5 * scale),
+            "docs_per_cycle": 50,
+            "chunks_per_doc": 8,
+            "fail_rate": 0.01,
+            "late_rate": 0.0,
+            "reorder_rate": 0.0,
+            "drift_rate": 0.0,
+        }
+
+    # ---- identity and time --------------------------------------------------------------------
 
     def _uuid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
@@ -142,48 +270,254 @@ class Simulator:
     def _time(self) -> int:
         if self._clock is not None:
             return self._clock()
-        return self._start_ms + self.truth.events * 1000
+        self._slot += 1
+        return self._start_ms + self._slot * STEP_MS
 
-    def _runs(self) -> Iterator[tuple[Job, str, bool]]:
-        cycle = 0
-        while True:
-            for team in TEAMS:
-                for job in team_jobs(team, cycle):
-                    failed = self._rng.random() < self._fail_rate
-                    yield job, self._uuid(), failed
-            cycle += 1
+    # ---- the workload -------------------------------------------------------------------------
+
+    def _team_jobs(self, team: str, cycle: int) -> list[Job]:
+        day = f"d{cycle:04d}"
+        ns = f"pipelines.{team}"
+        raw = {
+            s: _ref("DATASET", "warehouse", f"{team}.raw_{s}", day, ownership=_owner(team))
+            for s in SOURCES
+        }
+        raw["accounts"] = _ref(
+            "DATASET", "warehouse", f"{team}.raw_accounts", day,
+            ownership=_owner(team),
+            schema={"fields": [{"name": "account_id", "type": "STRING"}, {"name": "email", "type": "STRING"}]},
+            tags={"tags": [{"key": "PII", "value": "true", "field": "email"}]},
+        )  # fmt: skip
+        core = _ref("DATASET", "warehouse", "core.users", day)
+        lineage = {
+            "fields": {
+                "days_active": {"inputFields": [{"namespace": "warehouse", "name": f"{team}.raw_events", "field": "ts",
+                                                 "transformations": [{"type": "DIRECT", "subtype": "AGGREGATION"}]}]},
+                "email_domain": {"inputFields": [{"namespace": "warehouse", "name": f"{team}.raw_accounts",
+                                                  "field": "email"}]},
+            }
+        }  # fmt: skip
+        activity = _ref("FEATURE", "feast", f"{team}.user_activity", day, ownership=_owner(team), columnLineage=lineage)
+        profile = _ref("FEATURE_VIEW", "feast", f"{team}.account_profile", day, ownership=_owner(team))
+        risk = _ref("FEATURE", "feast", f"{team}.risk_signals", day, ownership=_owner(team))
+        version = f"v{cycle + 1}"
+        model = _ref("MODEL", "registry", f"{team}_model", version, ownership=_owner(team))
+        deployment_node = _ref("DEPLOYMENT", "serving", f"{team}-model-api")
+        scores = _ref("PREDICTION", "predictions", f"{team}.scores", day)
+        jobs = [
+            Job(f"ingest_{s}", ns, JobKind.INGEST, (_ref("DATASET", "s3://landing", f"{team}/{s}"),), (raw[s],),
+                {"*": "DERIVED_FROM"})
+            for s in SOURCES
+        ]  # fmt: skip
+        jobs.append(Job("build_features", ns, JobKind.FEATURE, (raw["events"], raw["accounts"], core),
+                        (activity, profile), {"*": "DERIVED_FROM"}))  # fmt: skip
+        training = [activity, profile]
+        if cycle >= 2:  # a new feature joins the training set
+            jobs.append(Job("build_risk_signals", ns, JobKind.FEATURE, (raw["transactions"],), (risk,),
+                            {"*": "DERIVED_FROM"}))  # fmt: skip
+            training.append(risk)
+        if cycle < 4:  # ... and from cycle 4 on the raw table is no longer read directly
+            training.append(raw["transactions"])
+        jobs.append(Job(f"train_{team}_model", ns, JobKind.TRAIN, tuple(training), (model,), {"*": "TRAINED_ON"}))
+        jobs.append(Job(f"evaluate_{team}_model", ns, JobKind.EVALUATE,
+                        (model, _ref("DATASET", "warehouse", f"{team}.holdout")),
+                        (_ref("EVALUATION", "evals", f"{team}_model_eval", version),),
+                        {"*": "EVALUATED_ON"}))  # fmt: skip
+        # promotion when the evaluation passes; now and then a rollback to the previous version
+        deploy_version: int | None = None
+        if cycle >= 2 and self._rng.random() < 0.1 and team in self._deployed:
+            deploy_version = max(1, self._deployed[team] - 1)
+        elif self._rng.random() < 0.85:
+            deploy_version = cycle + 1
+        if deploy_version is not None:
+            self._deployed[team] = deploy_version
+            jobs.append(Job(f"deploy_{team}_model", ns, JobKind.DEPLOY,
+                            (replace(model, version=f"v{deploy_version}", facets=None),),
+                            (replace(deployment_node, version=f"v{deploy_version}"),),
+                            {"*": "DEPLOYED_AS"}))  # fmt: skip
+        if team in self._deployed:
+            jobs.append(Job(f"score_{team}", ns, JobKind.PREDICT, (deployment_node, activity), (scores,),
+                            {"*": "PREDICTED_BY"}))  # fmt: skip
+        if cycle < 2:  # a legacy export, retired at cycle 2
+            jobs.append(Job(f"export_legacy_{team}", ns, JobKind.OTHER, (scores,),
+                            (_ref("DATASET", "warehouse", f"{team}.legacy_scores", day),),
+                            {"*": "DERIVED_FROM"}))  # fmt: skip
+        if cycle % 3 == 2:
+            jobs.append(Job(f"report_{team}", ns, JobKind.TRANSFORM, (scores,),
+                            (_ref("DASHBOARD", "bi", f"{team}.weekly"),), {"*": "DERIVED_FROM"}))  # fmt: skip
+        return jobs
+
+    def _app_jobs(self, app: str, cycle: int) -> list[Job]:
+        ns = f"pipelines.{app}"
+        source = _ref("DATASET", "confluence", f"{app}-space")
+        first = self._doc_counter[app]
+        self._doc_counter[app] += self._docs
+        docs = [_ref("DOCUMENT", "kb", f"{app}/doc-{i}") for i in range(first, first + self._docs)]
+        jobs = [Job("ingest_docs", ns, JobKind.INGEST, (source,), tuple(docs), {"*": "DERIVED_FROM"})]
+        embedder = _ref("MODEL", "hub", "text-embedder")
+        embeddings = []
+        for d in docs:
+            chunks = tuple(_ref("CHUNK", "kb", f"{d.name}/c{j}") for j in range(self._chunks))
+            jobs.append(Job("chunk_doc", ns, JobKind.TRANSFORM, (d,), chunks, {"*": "CHUNKED_FROM"}))
+            emb = _ref("EMBEDDING", "vectors", d.name)
+            embeddings.append(emb)
+            jobs.append(Job("embed_doc", ns, JobKind.EMBED, (*chunks, embedder), (emb,), {"*": "EMBEDDED_FROM"}))
+        index = _ref("VECTOR_INDEX", "vectors", f"{app}-index", f"{cycle + 1}", writeMode={"mode": "APPEND"})
+        jobs.append(Job("build_index", ns, JobKind.INDEX, tuple(embeddings), (index,), {"*": "INDEXED_FROM"}))
+        prompt_version = f"v{cycle // 3 + 1}"
+        prompt = _ref("PROMPT", "prompts", f"{app}.answer", prompt_version)
+        if cycle % 3 == 0:
+            jobs.append(Job("publish_prompt", ns, JobKind.OTHER, (_ref("DOCUMENT", "git", f"{app}/prompts/answer.md"),),
+                            (prompt,), {"*": "DERIVED_FROM"}))  # fmt: skip
+        deployment = _ref("DEPLOYMENT", "serving", app, f"{cycle + 1}")
+        jobs.append(Job(f"deploy_{app}", ns, JobKind.DEPLOY,
+                        (prompt, replace(index, facets=None), _ref("MODEL", "hub", "llm-base")), (deployment,),
+                        {"PROMPT": "PROMPTED_WITH", "VECTOR_INDEX": "RETRIEVED_FROM", "*": "DEPLOYED_AS"}))  # fmt: skip
+        jobs.append(Job(f"answer_{app}", ns, JobKind.GENERATE, (replace(deployment, version=None),),
+                        (_ref("PREDICTION", "answers", app, f"d{cycle:04d}"),), {"*": "GENERATED_BY"}))  # fmt: skip
+        if cycle % 2 == 1:
+            jobs.append(Job(f"eval_retrieval_{app}", ns, JobKind.RETRIEVE, (replace(index, facets=None),),
+                            (_ref("EVALUATION", "evals", f"{app}-retrieval", f"{cycle + 1}"),),
+                            {"*": "RETRIEVED_FROM"}))  # fmt: skip
+        return jobs
+
+    def _cycle(self, cycle: int) -> Iterator[Job | tuple[str, ArtifactRef]]:
+        day = f"d{cycle:04d}"
+        yield Job("ingest_core_users", "pipelines.core", JobKind.INGEST,
+                  (_ref("DATASET", "s3://landing", "core/users"),), (_ref("DATASET", "warehouse", "core.users", day),),
+                  {"*": "DERIVED_FROM"})  # fmt: skip
+        for team in self.truth.teams:
+            yield from self._team_jobs(team, cycle)
+            if cycle == 2:
+                yield ("RETIRE", _ref("DATASET", "warehouse", f"{team}.legacy_scores"))
+            if self._rng.random() < self._drift_rate:
+                yield ("DRIFT", _ref("FEATURE", "feast", f"{team}.user_activity", day))
+        for app in self.truth.apps:
+            yield from self._app_jobs(app, cycle)
+            if self._rng.random() < self._drift_rate:
+                yield ("DRIFT", _ref("EMBEDDING", "vectors", f"{app}/doc-{self._doc_counter[app] - 1}"))
+
+    def _event(self, job_ns: str, job: str, kind: JobKind, etype: EventType, run_id: str, t: int,
+               inputs: tuple[ArtifactRef, ...] = (), outputs: tuple[ArtifactRef, ...] = (),
+               facets: str = "{}") -> LineageEvent:  # fmt: skip
+        return LineageEvent(
+            event_id=self._uuid(), event_time=t, producer=PRODUCER, event_type=etype, job_namespace=job_ns,
+            job_name=job, job_kind=kind, run_id=run_id, inputs=inputs, outputs=outputs, facets=facets,
+        )  # fmt: skip
+
+    def _run_events(self, job: Job) -> list[LineageEvent]:
+        """One run's events in time order (the caller may emit them in another order)."""
+        run_id = self._uuid()
+        failed = self._rng.random() < self._fail_rate
+        mode = self._rng.random()
+        ev = self._event
+        t0 = self._time()
+        out: list[LineageEvent]
+        if failed:
+            error = json.dumps({"errorMessage": {"message": "RuntimeError: simulated failure",
+                                                 "programmingLanguage": "python"}})  # fmt: skip
+            out = [ev(job.namespace, job.name, job.kind, EventType.START, run_id, t0, job.inputs)]
+            if self._rng.random() < 0.3:  # outputs declared while running, then the run fails
+                out.append(ev(job.namespace, job.name, job.kind, EventType.RUNNING, run_id, self._time(),
+                              outputs=job.outputs))  # fmt: skip
+            out.append(ev(job.namespace, job.name, job.kind, EventType.FAIL, run_id, self._time(), facets=error))
+        elif mode < 0.6:
+            out = [ev(job.namespace, job.name, job.kind, EventType.START, run_id, t0, job.inputs),
+                   ev(job.namespace, job.name, job.kind, EventType.COMPLETE, run_id, self._time(),
+                      outputs=job.outputs)]  # fmt: skip
+        elif mode < 0.85:
+            out = [ev(job.namespace, job.name, job.kind, EventType.START, run_id, t0),
+                   ev(job.namespace, job.name, job.kind, EventType.COMPLETE, run_id, self._time(), job.inputs,
+                      job.outputs)]  # fmt: skip
+        else:  # inputs split across START, RUNNING and COMPLETE
+            half = len(job.inputs) // 2
+            out = [ev(job.namespace, job.name, job.kind, EventType.START, run_id, t0, job.inputs[:half]),
+                   ev(job.namespace, job.name, job.kind, EventType.RUNNING, run_id, self._time(), job.inputs[half:]),
+                   ev(job.namespace, job.name, job.kind, EventType.COMPLETE, run_id, self._time(), job.inputs[-1:],
+                      job.outputs)]  # fmt: skip
+        self._expect(job, run_id, t0, out)
+        return out
+
+    def _expect(self, job: Job, run_id: str, t0: int, events: list[LineageEvent]) -> None:
+        status = events[-1].event_type.value
+        outputs = {o.node_id: o for e in events for o in e.outputs}
+        pairs = tuple(
+            (i.node_id, o.node_id, job.type_for(i))
+            for o in outputs.values()
+            for i in job.inputs
+            if i.node_id != o.node_id
+        )
+        self.truth.edge_rows_emitted += len(pairs)
+        if status == "FAIL":
+            self.truth.failed_runs += 1
+        if not self._record:
+            return
+        valid = status not in NOT_VALID
+        self.truth.runs[run_id] = TruthRun(
+            job=f"{job.namespace}/{job.name}",
+            job_kind=job.kind.value,
+            started_at=t0,
+            status=status,
+            inputs=tuple((i.node_id, i.version) for i in job.inputs),
+            outputs=tuple((o.node_id, o.version) for o in outputs.values()),
+            append=frozenset(n for n, o in outputs.items() if o.facets and '"APPEND"' in o.facets),
+            pairs=pairs,
+        )
+        for src, dst, etype in pairs:
+            self.truth.edge_rows.add((src, dst, etype, run_id))
+            if valid:
+                self.truth.edges.add((src, dst, etype))
+        t_end = events[-1].event_time
+        for ref, side in [*((i, "in") for i in job.inputs), *((o, "out") for o in outputs.values())]:
+            node = self.truth.nodes.setdefault(ref.node_id, NodeTruth(kind=ref.kind))
+            facets = json.loads(ref.facets) if ref.facets else {}
+            if "ownership" in facets:
+                node.owner = facets["ownership"]["owners"][0]["name"]
+            for tag in facets.get("tags", {}).get("tags", []):
+                node.tags.add(f"{tag['key']}:{tag['field']}" if tag.get("field") else tag["key"])
+            if ref.version is not None and t_end >= node.version_time:
+                node.latest_version, node.version_time = ref.version, t_end
+            if side == "out" and valid and (t0, run_id) > node.produced_at:
+                node.producing_job, node.produced_at = f"{job.namespace}/{job.name}", (t0, run_id)
+            if side == "out" and valid and ref.facets and "columnLineage" in ref.facets:
+                kinds = {(i.namespace, i.name): i.kind for i in job.inputs}
+                for column, spec in facets["columnLineage"]["fields"].items():
+                    for f in spec["inputFields"]:
+                        src = node_id(kinds.get((f["namespace"], f["name"]), "DATASET"), f["namespace"], f["name"])
+                        ttype = (f.get("transformations") or [{"type": "DIRECT"}])[0]["type"]
+                        edge = (f"{src}#{f['field']}", f"{ref.node_id}#{column}", f"COLUMN_{ttype}")
+                        self.truth.column_edges.add(edge)
+
+    def _signal(self, kind: str, subject: ArtifactRef) -> LineageEvent:
+        t = self._time()
+        facets = "{}"
+        if kind == "DRIFT":
+            value = round(self._rng.uniform(0.2, 0.6), 3)
+            facets = json.dumps({"drift": {"metric": "psi", "value": value, "threshold": 0.2, "drifted": True}},
+                                sort_keys=True)  # fmt: skip
+        if self._record:
+            self.truth.signals.append((kind, subject.node_id, t))
+            self.truth.runs[f"signal-{t}-{subject.node_id}"] = TruthRun(
+                job=f"signals/{kind.lower()}", job_kind="OTHER", started_at=t, status=kind,
+                inputs=((subject.node_id, subject.version),), outputs=(), append=frozenset(), pairs=(),
+            )  # fmt: skip
+        return self._event("signals", kind.lower(), JobKind.OTHER, EventType(kind), self._uuid(), t, (subject,),
+                           facets=facets)  # fmt: skip
 
     def _events(self) -> Iterator[LineageEvent]:
-        for job, run_id, failed in self._runs():
-            namespace = job.outputs[0].namespace if job.outputs else "default"
-            for step in ("START", "END"):
-                end = step == "END"
-                event_type = EventType.START if not end else (EventType.FAIL if failed else EventType.COMPLETE)
-                outputs = job.outputs if end and not failed else ()
-                event = LineageEvent(
-                    event_id=self._uuid(),
-                    event_time=self._time(),
-                    producer=PRODUCER,
-                    event_type=event_type,
-                    job_namespace=f"pipelines.{namespace}",
-                    job_name=job.name,
-                    job_kind=job.kind,
-                    run_id=run_id,
-                    inputs=job.inputs,
-                    outputs=outputs,
-                )
-                if outputs:
-                    self._expect(job, run_id)
-                if end and failed:
-                    self.truth.failed_runs += 1
-                yield event
+        cycle = 0
+        while True:
+            for item in self._cycle(cycle):
+                if isinstance(item, Job):
+                    events = self._run_events(item)
+                    if len(events) > 1 and self._rng.random() < self._reorder_rate:
+                        self._rng.shuffle(events)  # e.g. COMPLETE before START
+                    yield from events
+                else:
+                    yield self._signal(*item)
+            cycle += 1
 
-    def _expect(self, job: Job, run_id: str) -> None:
-        for o in job.outputs:
-            for i in job.inputs:
-                edge = (i.node_id, o.node_id, job.edge_type)
-                self.truth.edges.add(edge)
-                self.truth.edge_rows.add((*edge, run_id))
+    # ---- messages -----------------------------------------------------------------------------
 
     def _malformed(self, like: LineageEvent) -> SimMessage:
         good = self._codec.encode(like.to_record())
@@ -202,26 +536,29 @@ class Simulator:
         return SimMessage(partition_key(like.run_id), None, payload, "malformed")
 
     def messages(self, n: int) -> Iterator[SimMessage]:
-        """`n` more unique valid events in emission order, with duplicates and malformed ones mixed in.
-
-        Calls continue one workload: the truth accumulates across them.
-        """
-        pending: dict[int, list[LineageEvent]] = {}
+        """`n` more unique valid events in emission order, with duplicates, late events and malformed
+        messages mixed in. Calls continue one workload: the truth accumulates across them."""
+        pending: dict[int, list[tuple[LineageEvent, str]]] = {}
         position = 0
         target = self.truth.events + n
         while self.truth.events < target:
             event = next(self._stream)
             self.truth.events += 1
-            yield SimMessage(partition_key(event.run_id), event)
             position += 1
-            if self._rng.random() < self._duplicate_rate:
-                pending.setdefault(position + self._rng.randrange(1, 50), []).append(event)
-            for dup in pending.pop(position, ()):
-                self.truth.duplicates += 1
-                yield SimMessage(partition_key(dup.run_id), dup, label="duplicate")
-            if self._rng.random() < self._malformed_rate:
+            if self._late_rate and self._rng.random() < self._late_rate:
+                pending.setdefault(position + self._rng.randrange(1, 30), []).append((event, "event"))
+            else:
+                yield SimMessage(partition_key(event.run_id), event)
+            if self._duplicate_rate and self._rng.random() < self._duplicate_rate:
+                pending.setdefault(position + self._rng.randrange(1, 50), []).append((event, "duplicate"))
+            for late, label in pending.pop(position, ()):
+                if label == "duplicate":
+                    self.truth.duplicates += 1
+                yield SimMessage(partition_key(late.run_id), late, label=label)
+            if self._malformed_rate and self._rng.random() < self._malformed_rate:
                 yield self._malformed(event)
-        for dups in pending.values():  # re-sends still scheduled at the end go out last
-            for dup in dups:
-                self.truth.duplicates += 1
-                yield SimMessage(partition_key(dup.run_id), dup, label="duplicate")
+        for key in sorted(pending):  # late events and re-sends still scheduled go out last
+            for late, label in pending[key]:
+                if label == "duplicate":
+                    self.truth.duplicates += 1
+                yield SimMessage(partition_key(late.run_id), late, label=label)

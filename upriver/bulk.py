@@ -35,6 +35,61 @@ def derive_rows(events: Iterable[Mapping[str, Any]], derived_at: int) -> tuple[l
     return run_rows, edge_rows
 
 
+def load_stream(
+    writer: RowWriter,
+    events: Iterable[Mapping[str, Any]],
+    derived_at: int,
+    *,
+    window: int = 100_000,
+    batch_rows: int = 500_000,
+    token: str = "bulk",
+) -> BulkStats:
+    """Like `load` for workloads too big to hold: a run is written once no event of it has arrived in
+    the last `window` events (a later event of it would start a new, partial state — the processor's
+    eviction rule). Memory stays proportional to `window`, not to the workload."""
+    stats = BulkStats()
+    states: dict[str, runs.RunState] = {}
+    last_seen: dict[str, int] = {}
+    run_buf: list[Row] = []
+    edge_buf: list[Row] = []
+
+    def flush_rows(final: bool = False) -> None:
+        for layout, buf in ((RUNS, run_buf), (EDGES, edge_buf)):
+            if buf and (final or len(buf) >= batch_rows):
+                writer.insert(layout.name, buf, layout.columns, layout.types, f"{token}:{layout.name}:{stats.events}")
+                buf.clear()
+
+    def retire(run_id: str) -> None:
+        state = states.pop(run_id)
+        del last_seen[run_id]
+        run_buf.append(run_row(runs.run_record(state, derived_at), 0, stats.runs))
+        stats.runs += 1
+        for edge in runs.edges(state, derived_at):
+            edge_buf.append(edge_row(edge, 0, stats.edges))
+            stats.edges += 1
+
+    for event in events:
+        run_id = event["run_id"]
+        states[run_id] = runs.merge(states.get(run_id), event)[0]
+        last_seen.pop(run_id, None)
+        last_seen[run_id] = stats.events  # dict order is last-seen order
+        stats.events += 1
+        if stats.events % window == 0:
+            cutoff = stats.events - window
+            quiet = []
+            for old, seen_at in last_seen.items():
+                if seen_at >= cutoff:
+                    break
+                quiet.append(old)
+            for old in quiet:
+                retire(old)
+            flush_rows()
+    for run_id in list(states):
+        retire(run_id)
+    flush_rows(final=True)
+    return stats
+
+
 def load(
     writer: RowWriter,
     events: Iterable[Mapping[str, Any]],

@@ -1,0 +1,177 @@
+"""Graph query benchmark: build 1M- and 10M-edge lineage graphs from the simulator, then time the read side.
+
+Graphs are built without Kafka: the simulator's events go through the processor's own run merge and edge
+derivation (`upriver.bulk.load_stream`) into a fresh embedded ClickHouse (chDB) database. Then, with
+the same `LineageReader` the CLI and API use, it times (p50/p95 over samples):
+1-hop upstream, upstream depth 10, downstream impact depth 10 (<= 10k nodes), hub blast radius (count +
+first 1,000) and path; plus storage bytes per edge and the process's peak RSS.
+
+    python -m benchmarks.graph --edges 1000000 10000000     # or: make bench-graph
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from producers.simulator import Simulator
+from schemas.codec import SingleObjectCodec
+from sinks.clickhouse import connect
+from sinks.migrations import apply_migrations
+from sinks.writer import ClickHouseWriter
+from upriver.bulk import load_stream
+from upriver.lineage import LineageReader
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "graph.json"
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _timed(samples: list[Any], fn: Callable[[Any], Any]) -> tuple[dict[str, Any], list[Any]]:
+    times: list[float] = []
+    results: list[Any] = []
+    for s in samples:
+        started = time.perf_counter()
+        results.append(fn(s))
+        times.append((time.perf_counter() - started) * 1000)
+    return {
+        "samples": len(times),
+        "p50_ms": round(statistics.median(times), 2),
+        "p95_ms": round(_pct(times, 0.95), 2),
+        "max_ms": round(max(times), 2),
+    }, results
+
+
+def _events(target_edges: int, seed: int) -> tuple[Iterator[dict[str, Any]], Simulator]:
+    codec = SingleObjectCodec("lineage_event")
+    sim = Simulator(
+        codec, seed=seed, duplicate_rate=0.0, malformed_rate=0.0, record_truth=False,
+        **Simulator.knobs_for_edges(target_edges),
+    )  # fmt: skip
+
+    def gen() -> Iterator[dict[str, Any]]:
+        while sim.truth.edge_rows_emitted < target_edges:
+            for m in sim.messages(10_000):
+                if m.event is not None:
+                    yield m.event.to_record()
+
+    return gen(), sim
+
+
+def _sample(client: Any, db: str, where: str, n: int) -> list[str]:
+    sql = f"SELECT node_id FROM `{db}`.nodes WHERE {where} GROUP BY node_id ORDER BY cityHash64(node_id) LIMIT {n}"
+    return [str(r[0]) for r in client.query(sql).result_rows]
+
+
+def bench(target_edges: int, workdir: Path, seed: int) -> dict[str, Any]:
+    db = f"graph_{target_edges}"
+    client = connect(f"chdb://{workdir}")
+    client.command(f"DROP DATABASE IF EXISTS `{db}`")
+    apply_migrations(client, db)
+    writer = ClickHouseWriter(client, db)
+    events, _ = _events(target_edges, seed)
+    started = time.perf_counter()
+    stats = load_stream(writer, events, derived_at=int(time.time() * 1000))
+    build_s = time.perf_counter() - started
+    client.command(f"OPTIMIZE TABLE `{db}`.edges FINAL")
+    client.command(f"OPTIMIZE TABLE `{db}`.nodes FINAL")
+    edge_rows = int(client.query(f"SELECT count() FROM `{db}`.edges").result_rows[0][0])
+    node_count = int(client.query(f"SELECT uniqExact(node_id) FROM `{db}`.nodes").result_rows[0][0])
+    sizes = {
+        str(t): int(b)
+        for t, b in client.query(
+            "SELECT table, sum(bytes_on_disk) FROM system.parts WHERE database = {d:String} AND active "
+            "GROUP BY table",
+            parameters={"d": db},
+        ).result_rows
+    }
+    reader = LineageReader(client, db)
+    rng = random.Random(seed)
+    not_col = "position(node_id, '#') = 0"
+    sinks_ = _sample(client, db, f"{not_col} AND kind IN ('DEPLOYMENT', 'PREDICTION', 'MODEL')", 60)
+    any_nodes = _sample(client, db, not_col, 200)
+    sources = _sample(client, db, f"{not_col} AND kind IN ('DATASET', 'DOCUMENT', 'FEATURE', 'FEATURE_VIEW')", 60)
+    out: dict[str, Any] = {
+        "target_edges": target_edges,
+        "edge_rows": edge_rows,
+        "nodes": node_count,
+        "events": stats.events,
+        "runs": stats.runs,
+        "build_s": round(build_s, 1),
+        "bytes": sizes,
+        "edge_bytes_per_edge": round(sizes.get("edges", 0) / max(edge_rows, 1), 1),
+        "all_bytes_per_edge": round(sum(sizes.values()) / max(edge_rows, 1), 1),
+    }
+    out["one_hop"], _ = _timed(any_nodes, lambda n: reader.upstream(n, depth=1))
+    out["upstream_depth10"], ups = _timed(sinks_, lambda n: reader.upstream(n, depth=10))
+    out["upstream_depth10"]["median_nodes"] = statistics.median(len(g.nodes) for g in ups)
+    impacts = list(sources)
+    out["impact_depth10"], imps = _timed(impacts, lambda n: reader.impact(n, depth=10, max_nodes=10_000))
+    out["impact_depth10"]["median_nodes"] = statistics.median(len(i.levels) for i in imps)
+    out["impact_depth10"]["partial"] = sum(1 for i in imps if i.partial)
+    hubs = [str(r[0]) for r in client.query(
+        f"SELECT src, count() AS c FROM `{db}`.edges WHERE position(src, '#') = 0 GROUP BY src ORDER BY c DESC LIMIT 3"
+    ).result_rows]  # fmt: skip
+
+    def blast(n: str) -> tuple[int, list[str]]:
+        impact = reader.impact(n, depth=10, max_nodes=50_000_000)
+        return len(impact.levels) - 1, sorted(impact.levels)[:1000]
+
+    out["hub_blast_radius"], blasts = _timed(hubs, blast)
+    out["hub_blast_radius"]["hubs"] = {h: c for h, (c, _) in zip(hubs, blasts, strict=True)}
+    pairs = []
+    for g in ups[:30]:
+        far = [n for n, lvl in g.nodes.items() if lvl >= 2]
+        if far:
+            pairs.append((rng.choice(sorted(far)), g.root))
+    out["path"], found = _timed(pairs, lambda p: reader.path(p[0], p[1]))
+    out["path"]["found"] = sum(1 for f in found if f)
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--edges", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--workdir", type=Path, default=ROOT / ".cache" / "bench-graph")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    args.workdir.mkdir(parents=True)
+    results = []
+    for target in sorted(args.edges):
+        print(f"building a {target:,}-edge graph ...", file=sys.stderr, flush=True)
+        r = bench(target, args.workdir, args.seed)
+        print(json.dumps(r, indent=2), file=sys.stderr, flush=True)
+        results.append(r)
+    doc = {
+        "benchmark": "graph",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0]},
+        "targets_ms": {"one_hop_p95": 5, "impact_p95_10M": 100, "hub_p95": 500},
+        "note": "one process: simulator + derivation + chDB + queries; peak RSS covers the build too",
+        "runs": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
