@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 EVENTS ?= 50000
 
-.PHONY: install prereqs jars demo up test test-fast bench bench-faust lint clean
+.PHONY: install prereqs jars demo up test test-fast bench bench-faust bench-graph lint clean
 
 # Java 17 and Maven run the Kafka broker; on a machine without them, install Debian's packages (root).
 prereqs:
@@ -47,6 +47,11 @@ bench: jars
 
 bench-faust: jars
 	$(BIN)/python benchmarks/faust_send.py
+
+# 1M- and 10M-edge graphs from the simulator, query latencies -> benchmarks/results/graph.json (~15 min)
+GRAPH_EDGES ?= 1000000 10000000
+bench-graph: install
+	$(BIN)/python -m benchmarks.graph --edges $(GRAPH_EDGES)
 
 clean:
 	rm -rf .upriver test-artifacts

@@ -36,7 +36,8 @@ class LineageGraph:
     """A bounded walk from `root`: node -> level (root 0), edges as (src, dst, edge_type).
 
     `truncated` is set when the walk stopped at `depth` while nodes on the last level still had edges
-    that were not followed (ask again with a larger depth to see them).
+    that were not followed (ask again with a larger depth to see them; whether those edges are valid at
+    `as_of` is not judged, to keep the check cheap), or when a node cap stopped it.
     """
 
     root: str
@@ -225,7 +226,9 @@ class LineageReader:
                 edges.append(edge)
         if depth == 0:
             self._require_node(root)
-        truncated = capped or (bool(frontier) and bool(step(frontier, as_of, retired)))
+        # "more beyond": the last level has further edges (cheap check, without judging their validity)
+        key = "dst" if direction == "upstream" else "src"
+        truncated = capped or (bool(frontier) and self._has_edges(key, frontier))
         return LineageGraph(root, direction, depth, nodes, edges, truncated, as_of)
 
     def impact(
@@ -351,6 +354,10 @@ class LineageReader:
                 out.add((str(src), str(dst), str(etype)))
         return out
 
+    def _has_edges(self, key: str, frontier: list[str]) -> bool:
+        sql = f"SELECT 1 FROM {self._table} WHERE {key} IN {{frontier:Array(String)}} LIMIT 1"
+        return any(self._client.query(sql, parameters={"frontier": c}).result_rows for c in self._chunks(frontier))
+
     def _chunks(self, ids: list[str]) -> Iterable[list[str]]:
         for start in range(0, len(ids), self._chunk):
             yield ids[start : start + self._chunk]
@@ -358,9 +365,8 @@ class LineageReader:
     def _retirements(self) -> dict[str, list[int]]:
         """node id -> RETIRE times (epoch ms). Retirements are rare, so all of them are read once per walk."""
         sql = (
-            f"SELECT node, groupArray(t) FROM (SELECT arrayJoin(arrayConcat(input_ids, output_ids)) AS node,"
-            f" toUnixTimestamp64Milli(started_at) AS t FROM {self._db}.runs WHERE status = 'RETIRE')"
-            " GROUP BY node"
+            f"SELECT node_id, groupUniqArray(toUnixTimestamp64Milli(retired_at)) FROM {self._db}.retirements"
+            " GROUP BY node_id"
         )
         return {str(n): sorted(int(t) for t in ts) for n, ts in self._client.query(sql).result_rows}
 

@@ -23,9 +23,10 @@ class PipelineStats:
         return self._client.query(sql).result_rows[0][0]
 
     def edge_rows(self) -> set[tuple[str, str, str, str]]:
-        """Distinct stored edges as (src, dst, edge_type, run_id)."""
+        """Distinct stored artifact edges (column edges left out) as (src, dst, edge_type, run_id)."""
         rows = self._client.query(
-            f"SELECT src, dst, edge_type, run_id FROM {self._db}.edges GROUP BY src, dst, edge_type, run_id"
+            f"SELECT src, dst, edge_type, run_id FROM {self._db}.edges WHERE position(src, '#') = 0"
+            " GROUP BY src, dst, edge_type, run_id"
         ).result_rows
         return {(r[0], r[1], r[2], r[3]) for r in rows}
 
@@ -33,10 +34,11 @@ class PipelineStats:
         return int(self._scalar(f"SELECT uniqExact(src, dst, edge_type, run_id) FROM {self._db}.edges"))
 
     def duplicate_edge_rows(self) -> int:
-        """Rows stored beyond one per (event, edge): what a failed dedup or a replayed insert leaves."""
+        """Rows stored beyond one per (edge, run revision): what a failed dedup or a replayed insert leaves.
+        (A run re-publishes its edges at each new revision; those rows are expected, not duplicates.)"""
         return int(
             self._scalar(
-                f"SELECT count() - uniqExact(event_id, src, dst, edge_type) FROM {self._db}.edges"
+                f"SELECT count() - uniqExact(src, dst, edge_type, run_id, revision) FROM {self._db}.edges"
             )
         )
 

@@ -102,3 +102,17 @@ SELECT
 FROM {db}.runs
 ARRAY JOIN positions AS i
 GROUP BY node_id;
+
+-- retirements: (node, when) of every RETIRE signal, tiny, so each walk reads all of them in one go.
+CREATE TABLE IF NOT EXISTS {db}.retirements
+(
+    node_id String,
+    retired_at DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+ORDER BY (node_id, retired_at);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.retirements_from_runs TO {db}.retirements AS
+SELECT arrayJoin(arrayConcat(input_ids, output_ids)) AS node_id, started_at AS retired_at
+FROM {db}.runs
+WHERE status = 'RETIRE';
