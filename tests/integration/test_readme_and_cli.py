@@ -45,13 +45,14 @@ def test_readme_python_example_runs(kafka_bootstrap: str) -> None:
     assert blocks, "the README should show the emitter in a python block"
     topic = f"readme-{uuid.uuid4().hex}"
     code = blocks[0].replace("127.0.0.1:9092", kafka_bootstrap).replace("upriver.events.v1", topic)
-    exec(compile(code, "README.md", "exec"), {})
-    [event] = _read_topic(kafka_bootstrap, topic, 1)
-    assert (event.job_name, event.outputs[0].name, event.outputs[0].version) == (
-        "train_churn_model",
-        "churn_model",
-        "v7",
-    )
+    scope: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    events = _read_topic(kafka_bootstrap, topic, 3)
+    assert sorted(e.event_type.value for e in events) == ["COMPLETE", "DRIFT", "START"]
+    complete = next(e for e in events if e.event_type.value == "COMPLETE")
+    assert (complete.job_name, complete.outputs[0].name, complete.outputs[0].version) == ("train_churn", "churn", "v7")
+    assert [i.name for i in complete.inputs] == ["growth.user_activity", "growth.labels"]
+    assert "all delivered" in str(scope["report"])
 
 
 def test_emit_sends_good_lines_and_reports_bad_ones(
