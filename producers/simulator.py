@@ -405,8 +405,10 @@ class Simulator:
             job_name=job, job_kind=kind, run_id=run_id, inputs=inputs, outputs=outputs, facets=facets,
         )  # fmt: skip
 
-    def _run_events(self, job: Job) -> list[LineageEvent]:
-        """One run's events in time order (the caller may emit them in another order)."""
+    def _run_events(self, job: Job) -> tuple[list[LineageEvent], Callable[[], None]]:
+        """One run's events in time order (the caller may emit them in another order), and the call
+        that records the run in the truth — made when its last event is emitted, so a workload cut off
+        mid-run never expects what was not sent."""
         run_id = self._uuid()
         failed = self._rng.random() < self._fail_rate
         mode = self._rng.random()
@@ -435,8 +437,8 @@ class Simulator:
                    ev(job.namespace, job.name, job.kind, EventType.RUNNING, run_id, self._time(), job.inputs[half:]),
                    ev(job.namespace, job.name, job.kind, EventType.COMPLETE, run_id, self._time(), job.inputs[-1:],
                       job.outputs)]  # fmt: skip
-        self._expect(job, run_id, t0, out)
-        return out
+        ordered = list(out)
+        return out, lambda: self._expect(job, run_id, t0, ordered)
 
     def _expect(self, job: Job, run_id: str, t0: int, events: list[LineageEvent]) -> None:
         status = events[-1].event_type.value
@@ -509,10 +511,13 @@ class Simulator:
         while True:
             for item in self._cycle(cycle):
                 if isinstance(item, Job):
-                    events = self._run_events(item)
+                    events, record = self._run_events(item)
                     if len(events) > 1 and self._rng.random() < self._reorder_rate:
                         self._rng.shuffle(events)  # e.g. COMPLETE before START
-                    yield from events
+                    for i, event in enumerate(events):
+                        if i == len(events) - 1:
+                            record()
+                        yield event
                 else:
                     yield self._signal(*item)
             cycle += 1

@@ -141,3 +141,19 @@ def test_knobs_scale_edges_without_truth() -> None:
         pass
     assert sim.truth.edge_rows_emitted > 5_000  # several edges per event at benchmark scale
     assert not sim.truth.runs and not sim.truth.edge_rows
+
+
+def test_a_workload_cut_mid_run_expects_only_what_was_sent() -> None:
+    """The truth records a run when its last event goes out: cutting a call short leaves no phantom edges."""
+    from processors import runs
+
+    for n in (7, 101, 333):
+        sim = Simulator(CODEC, seed=9, duplicate_rate=0, malformed_rate=0, late_rate=0)
+        sent = [m.event.to_record() for m in sim.messages(n) if m.event is not None]
+        derived = {
+            (e["src"], e["dst"], e["edge_type"], e["run_id"])
+            for s in runs.merge_all(sent).values()
+            for e in runs.edges(s, 0)
+            if "#" not in e["src"]
+        }
+        assert sim.truth.edge_rows <= derived, n
