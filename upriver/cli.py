@@ -74,7 +74,8 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from upriver.demo import run_demo
 
-    return run_demo(settings, events=args.events, seed=args.seed)
+    seed = args.seed if args.seed is not None else time.time_ns() % 1_000_000_007
+    return run_demo(settings, events=args.events, seed=seed)
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
@@ -284,7 +285,9 @@ def parser() -> argparse.ArgumentParser:
     up.set_defaults(fn=cmd_up)
     demo = sub.add_parser("demo", help="start the stack, stream a workload, print what arrived, stop")
     demo.add_argument("--events", type=int, default=20_000)
-    demo.add_argument("--seed", type=int, default=7)
+    # A fresh seed per run by default: the same seed re-sends the same event ids, which the stack's dedup
+    # (kept in UPRIVER_HOME across runs) rightly drops as duplicates.
+    demo.add_argument("--seed", type=int, default=None, help="simulator seed (default: new each run)")
     demo.set_defaults(fn=cmd_demo)
     worker = sub.add_parser("worker", help="run the faust processor worker")
     worker.add_argument("--log-level", default="WARNING")

@@ -53,7 +53,7 @@ def run_demo(settings: Settings, events: int, seed: int) -> int:
         s = stack.settings
         print(
             f"\nWhere to look:\n  ClickHouse data   {s.clickhouse_url} (database {s.clickhouse_database}; "
-            "tables edges, dead_letters)\n"
+            "tables edges, runs, nodes, dead_letters)\n"
             f"  logs              {stack.log_dir}\n"
             "  run it yourself   `upriver up`, then `upriver simulate --events 10000` and\n"
             f"                    `upriver lineage upstream {truth.production_deployment}`"
