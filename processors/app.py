@@ -11,6 +11,7 @@ import itertools
 import json
 import logging
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from faust.sensors import Sensor
 from prometheus_client import start_http_server
 
 from processors import dedup, metrics, runs, validation
+from processors.health import HealthConfig, HealthEngine
 from processors.publisher import Publisher
 from schemas.codec import make_codec
 from schemas.model import DeadLetter
@@ -52,6 +54,14 @@ class ProcessorConfig:
     kafka_extra: Mapping[str, Any] = field(default_factory=dict)
     # How long a silent worker keeps its partitions: after a crash its replacement waits this long.
     session_timeout_s: float = 15.0
+    # Health processor (docs/health.md): reads the runs topic, publishes alerts, drift links, metrics.
+    health_enabled: bool = True
+    alerts_topic: str = "upriver.alerts.v1"
+    health_topic: str = "upriver.metrics.v1"
+    drift_links_topic: str = "upriver.drift-links.v1"
+    health_config: HealthConfig = field(default_factory=HealthConfig)
+    health_clock: str = "wall"  # wall: the machine's clock; event: the greatest event time seen (replays)
+    health_interval_s: float = 10.0
 
 
 def now_ms() -> int:
@@ -183,7 +193,11 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
         metrics.DEAD_LETTERS.labels(rejection.error_kind).inc()
         log.warning(
             "dead-lettered %s/%d/%d: %s: %s",
-            msg.topic, msg.partition, msg.offset, rejection.error_kind, rejection.reason,
+            msg.topic,
+            msg.partition,
+            msg.offset,
+            rejection.error_kind,
+            rejection.reason,
         )
 
     store = seen_table.data
@@ -210,11 +224,15 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
         if changed or verdict is dedup.Verdict.REPLAY:
             # The run's whole current state and all its edges, at a higher revision: readers keep the
             # highest revision, so whatever order the run's events came in, the last word is complete.
-            publisher.publish(cfg.runs_topic, msg.key, run_codec.encode(runs.run_record(state, now)))
+            # Outputs keep the input's Kafka timestamp, so the sink can measure end-to-end latency.
+            ts = int(msg.timestamp * 1000) if msg.timestamp else None
+            publisher.publish(cfg.runs_topic, msg.key, run_codec.encode(runs.run_record(state, now)), timestamp=ts)
             derived = runs.edges(state, now)
             for edge in derived:
-                publisher.publish(cfg.edges_topic, msg.key, edge_codec.encode(edge))
+                publisher.publish(cfg.edges_topic, msg.key, edge_codec.encode(edge), timestamp=ts)
             metrics.EDGES_OUT.inc(len(derived))
+            metrics.MESSAGES_OUT.labels("runs").inc()
+            metrics.MESSAGES_OUT.labels("edges").inc(len(derived))
         if changed:
             run_changelog.set(msg.partition, run_id, {**state.to_json(), "u": now, "p": msg.partition})
         # Recorded after the output is queued: the publisher is flushed before every offset commit,
@@ -251,9 +269,115 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
             run_changelog.delete(run_store[key]["p"], key)
             metrics.RUNS_EVICTED.inc()
 
+    if cfg.health_enabled:
+        _wire_health(app, cfg, publisher, run_codec)
     if cfg.metrics_port:
         start_http_server(cfg.metrics_port, addr=cfg.metrics_host)
     return app
+
+
+def _wire_health(app: faust.App, cfg: ProcessorConfig, publisher: Publisher, run_codec: Any) -> None:
+    """The health processor: runs topic -> processors.health.HealthEngine -> alerts, drift links, metrics.
+
+    Its state is a graph over every run, so it needs all partitions of the runs topic in one worker (the
+    local stack runs one; docs/health.md, "Scaling"). The engine's state lives in the `health` table: the
+    keys it marks dirty are written through `ChangelogWriter` after each batch and timer pass, and a
+    restarted worker rebuilds the engine from the recovered table.
+    """
+    runs_in = _raw_topic(app, cfg.runs_topic, cfg.partitions)
+    _raw_topic(app, cfg.alerts_topic, cfg.partitions)
+    _raw_topic(app, cfg.health_topic, cfg.partitions)
+    _raw_topic(app, cfg.drift_links_topic, cfg.partitions)
+    table = app.Table("health", default=None, partitions=cfg.partitions, key_type=str)
+    changelog = ChangelogWriter(table, publisher)
+    alert_codec = make_codec("alert", cfg.registry_url, cfg.alerts_topic)
+    link_codec = make_codec("drift_link", cfg.registry_url, cfg.drift_links_topic)
+    metric_codec = make_codec("health_metric", cfg.registry_url, cfg.health_topic)
+    holder: list[HealthEngine] = []
+
+    def engine() -> HealthEngine:
+        if not holder:
+            e = HealthEngine(cfg.health_config)
+            e.load(list(table.data.items()))
+            holder.append(e)
+        return holder[0]
+
+    def clock(e: HealthEngine) -> int:
+        return now_ms() if cfg.health_clock == "wall" else e.watermark
+
+    def flush(e: HealthEngine) -> None:
+        at = now_ms()
+        alerts, links = e.take()
+        for alert in alerts:
+            publisher.publish(
+                cfg.alerts_topic, alert["subject"].encode(), alert_codec.encode({**alert, "updated_at": at})
+            )
+            metrics.ALERTS_OUT.labels(alert["kind"], alert["status"]).inc()
+        for link in links:
+            publisher.publish(
+                cfg.drift_links_topic, link["source"].encode(), link_codec.encode({**link, "linked_at": at})
+            )
+            metrics.DRIFT_LINKS_OUT.labels(link["direction"]).inc()
+        for key in e.take_dirty():
+            value = e.export(key)
+            partition = zlib.crc32(key.encode()) % cfg.partitions
+            if value is not None:
+                changelog.set(partition, key, value)
+            elif key in table.data:
+                changelog.delete(partition, key)
+        metrics.HEALTH_LATE.set(e.late_facts)
+
+    @app.agent(runs_in, name="lineage-health")
+    async def health(stream: Any) -> None:
+        async for batch in stream.take_events(TAKE_MAX, within=TAKE_WITHIN_S):
+            e = engine()
+            for event in batch:
+                e.add_run(run_codec.decode(event.message.value))
+            metrics.HEALTH_RUNS_IN.inc(len(batch))
+            e.advance(clock(e))
+            flush(e)
+
+    @app.timer(interval=cfg.health_interval_s)  # type: ignore[untyped-decorator]
+    async def health_pass() -> None:
+        recovery = getattr(app.tables, "recovery", None)
+        if app.in_recovery or recovery is None or not recovery.completed.is_set():
+            return
+        e = engine()
+        with metrics.HEALTH_PASS_SECONDS.time():
+            e.advance(clock(e))
+            e.sweep()
+            figures = e.metrics()
+        flush(e)
+        publish_health(e.settled, figures)
+
+    def publish_health(at: int, figures: Mapping[tuple[str, str], float]) -> None:
+        metrics.HEALTH_SETTLED.set(max(at, 0) / 1000)
+        gauges: dict[Any, dict[str, float]] = {}
+        for (namespace, metric), value in sorted(figures.items()):
+            record = {"measured_at": at, "namespace": namespace, "metric": metric, "value": float(value)}
+            publisher.publish(cfg.health_topic, namespace.encode(), metric_codec.encode(record))
+            label = metrics.bounded_namespace(namespace)
+            gauge = {
+                "artifacts": metrics.HEALTH_ARTIFACTS,
+                "coverage_ratio": metrics.COVERAGE,
+                "orphaned": metrics.ORPHANED_ARTIFACTS,
+            }.get(metric)
+            if metric in ("late", "stale"):
+                gauge = metrics.STALE_ARTIFACTS
+            if gauge is not None:
+                gauges.setdefault(gauge, {})
+                gauges[gauge][label] = gauges[gauge].get(label, 0) + value
+        for gauge in (metrics.HEALTH_ARTIFACTS, metrics.COVERAGE, metrics.ORPHANED_ARTIFACTS, metrics.STALE_ARTIFACTS):
+            gauge.clear()
+            for label, value in gauges.get(gauge, {}).items():
+                gauge.labels(label).set(value)
+        metrics.OPEN_ALERTS.clear()
+        open_by: dict[tuple[str, str], int] = {}
+        for alert in holder[0].alerts.values() if holder else ():
+            k = (alert["kind"], metrics.bounded_namespace(alert["namespace"]))
+            open_by[k] = open_by.get(k, 0) + 1
+        for (kind, label), n in open_by.items():
+            metrics.OPEN_ALERTS.labels(kind, label).set(n)
 
 
 def run_worker(cfg: ProcessorConfig, loglevel: str = "WARNING") -> None:

@@ -46,9 +46,13 @@ class Publisher:
         value: bytes | None,
         headers: list[tuple[str, str | bytes | None]] | None = None,
         partition: int | None = None,
+        timestamp: int | None = None,
     ) -> None:
-        """Queue one message (value None is a tombstone); partition None lets the key choose."""
+        """Queue one message (value None is a tombstone); partition None lets the key choose; timestamp
+        (epoch ms) None lets the producer stamp it."""
         extra: dict[str, Any] = {} if partition is None else {"partition": partition}
+        if timestamp:
+            extra["timestamp"] = timestamp
         while True:
             try:
                 self._producer.produce(

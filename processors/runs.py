@@ -233,8 +233,10 @@ RULES: tuple[tuple[frozenset[str] | None, frozenset[str] | None, frozenset[str] 
 def edge_type(job_kind: str, input_kind: str, output_kind: str) -> str:
     """What the output is to the input, by the first matching rule of `RULES`."""
     for jobs, ins, outs, etype in RULES:
-        if (jobs is None or job_kind in jobs) and (ins is None or input_kind in ins) and (
-            outs is None or output_kind in outs
+        if (
+            (jobs is None or job_kind in jobs)
+            and (ins is None or input_kind in ins)
+            and (outs is None or output_kind in outs)
         ):
             return etype
     return "DERIVED_FROM"  # unreachable: the last rule matches everything

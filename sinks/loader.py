@@ -19,7 +19,23 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from schemas.codec import Codec, CodecError, make_codec
 from sinks.metrics import SinkMetrics, default_metrics
-from sinks.rows import DEAD_LETTERS, EDGES, RUNS, Row, RowError, TableLayout, dead_letter_row, edge_row, run_row
+from sinks.rows import (
+    ALERTS,
+    DEAD_LETTERS,
+    DRIFT_LINKS,
+    EDGES,
+    HEALTH,
+    RUNS,
+    Row,
+    RowError,
+    TableLayout,
+    alert_row,
+    dead_letter_row,
+    drift_link_row,
+    edge_row,
+    health_row,
+    run_row,
+)
 from sinks.writer import RetryableSinkError, RowWriter
 
 log = logging.getLogger(__name__)
@@ -67,6 +83,12 @@ class SinkTopics(Protocol):
     def runs(self) -> str: ...
     @property
     def dlq(self) -> str: ...
+    @property
+    def alerts(self) -> str: ...
+    @property
+    def health(self) -> str: ...
+    @property
+    def drift_links(self) -> str: ...
 
 
 def backoff_delay(attempt: int, base_s: float = 0.1, cap_s: float = 5.0) -> float:
@@ -386,11 +408,15 @@ def build_sink(settings: SinkSettings, writer: RowWriter, **kwargs: Any) -> Sink
     `kwargs` go to SinkLoader (sleep, clock, metrics).
     """
     url = settings.schema_registry_url
-    edges, runs, dlq = settings.topics.edges, settings.topics.runs, settings.topics.dlq
+    t = settings.topics
+    edges, runs, dlq = t.edges, t.runs, t.dlq
     tables = {
         edges: TableSpec(EDGES, _decoded(make_codec("edge", url, edges), edge_row)),
         runs: TableSpec(RUNS, _decoded(make_codec("run", url, runs), run_row)),
         dlq: TableSpec(DEAD_LETTERS, _decoded(make_codec("dead_letter", url, dlq), dead_letter_row)),
+        t.alerts: TableSpec(ALERTS, _decoded(make_codec("alert", url, t.alerts), alert_row)),
+        t.health: TableSpec(HEALTH, _decoded(make_codec("health_metric", url, t.health), health_row)),
+        t.drift_links: TableSpec(DRIFT_LINKS, _decoded(make_codec("drift_link", url, t.drift_links), drift_link_row)),
     }
     return SinkLoader(
         settings.kafka_config(),

@@ -96,7 +96,54 @@ DEAD_LETTERS = _layout(
     ("kafka_offset", "UInt64"),
 )
 
-LAYOUTS: Mapping[str, TableLayout] = {t.name: t for t in (EDGES, RUNS, DEAD_LETTERS)}
+HEALTH = _layout(
+    "health",
+    ("measured_at", _TIME),
+    ("namespace", "LowCardinality(String)"),
+    ("metric", "LowCardinality(String)"),
+    ("value", "Float64"),
+    ("kafka_partition", "UInt32"),
+    ("kafka_offset", "UInt64"),
+)
+
+ALERTS = _layout(
+    "alerts",
+    ("alert_id", "String"),
+    ("kind", "LowCardinality(String)"),
+    ("category", "LowCardinality(String)"),
+    ("subject", "String"),
+    ("namespace", "LowCardinality(String)"),
+    ("severity", "LowCardinality(String)"),
+    ("status", "LowCardinality(String)"),
+    ("reason", "String"),
+    ("path", "Array(String)"),
+    ("opened_at", _TIME),
+    ("resolved_at", f"Nullable({_TIME})"),
+    ("updated_at", _TIME),
+    ("kafka_partition", "UInt32"),
+    ("kafka_offset", "UInt64"),
+)
+
+DRIFT_LINKS = _layout(
+    "drift_links",
+    ("signal_id", "String"),
+    ("signal_type", "LowCardinality(String)"),
+    ("source", "String"),
+    ("source_version", "Nullable(String)"),
+    ("signal_time", _TIME),
+    ("direction", "LowCardinality(String)"),
+    ("target", "String"),
+    ("target_kind", "LowCardinality(String)"),
+    ("target_version", "Nullable(String)"),
+    ("distance", "UInt16"),
+    ("path", "Array(String)"),
+    ("rank", "UInt16"),
+    ("linked_at", _TIME),
+    ("kafka_partition", "UInt32"),
+    ("kafka_offset", "UInt64"),
+)
+
+LAYOUTS: Mapping[str, TableLayout] = {t.name: t for t in (EDGES, RUNS, DEAD_LETTERS, HEALTH, ALERTS, DRIFT_LINKS)}
 
 
 def utc_from_millis(millis: int) -> datetime:
@@ -180,3 +227,60 @@ def dead_letter_row(record: Mapping[str, Any], partition: int, offset: int) -> R
         )
     except (KeyError, TypeError, OverflowError) as exc:
         raise RowError(f"DeadLetter record cannot become a row: {type(exc).__name__}: {exc}") from exc
+
+
+def health_row(record: Mapping[str, Any], partition: int, offset: int) -> Row:
+    """A decoded HealthMetric record plus its Kafka position as a row in `HEALTH` column order."""
+    try:
+        value = float(record["value"])
+        return (utc_from_millis(record["measured_at"]), record["namespace"], record["metric"], value, partition, offset)
+    except (KeyError, TypeError, OverflowError, ValueError) as exc:
+        raise RowError(f"HealthMetric record cannot become a row: {type(exc).__name__}: {exc}") from exc
+
+
+def alert_row(record: Mapping[str, Any], partition: int, offset: int) -> Row:
+    """A decoded Alert record plus its Kafka position as a row in `ALERTS` column order."""
+    try:
+        resolved = record.get("resolved_at")
+        return (
+            record["alert_id"],
+            record["kind"],
+            record["category"],
+            record["subject"],
+            record["namespace"],
+            record["severity"],
+            record["status"],
+            record["reason"],
+            list(record["path"]),
+            utc_from_millis(record["opened_at"]),
+            None if resolved is None else utc_from_millis(resolved),
+            utc_from_millis(record["updated_at"]),
+            partition,
+            offset,
+        )
+    except (KeyError, TypeError, OverflowError) as exc:
+        raise RowError(f"Alert record cannot become a row: {type(exc).__name__}: {exc}") from exc
+
+
+def drift_link_row(record: Mapping[str, Any], partition: int, offset: int) -> Row:
+    """A decoded DriftLink record plus its Kafka position as a row in `DRIFT_LINKS` column order."""
+    try:
+        return (
+            record["signal_id"],
+            record["signal_type"],
+            record["source"],
+            record.get("source_version"),
+            utc_from_millis(record["signal_time"]),
+            record["direction"],
+            record["target"],
+            record["target_kind"],
+            record.get("target_version"),
+            record["distance"],
+            list(record["path"]),
+            record["rank"],
+            utc_from_millis(record["linked_at"]),
+            partition,
+            offset,
+        )
+    except (KeyError, TypeError, OverflowError) as exc:
+        raise RowError(f"DriftLink record cannot become a row: {type(exc).__name__}: {exc}") from exc

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from processors.app import ProcessorConfig
+from processors.health import HealthConfig
 from sinks.clickhouse import connect
 from sinks.loader import SinkLoader, build_sink
 from sinks.migrations import apply_migrations
@@ -32,6 +33,13 @@ def processor_config(settings: Settings) -> ProcessorConfig:
         metrics_port=settings.metrics_port,
         metrics_host=settings.api_host,
         kafka_extra=dict(settings.kafka_extra),
+        health_enabled=settings.health_enabled,
+        alerts_topic=settings.topics.alerts,
+        health_topic=settings.topics.health,
+        drift_links_topic=settings.topics.drift_links,
+        health_config=HealthConfig.from_toml(settings.health_rules) if settings.health_rules else HealthConfig(),
+        health_clock=settings.health_clock,
+        health_interval_s=settings.health_interval_s,
     )
 
 

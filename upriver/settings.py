@@ -26,6 +26,9 @@ ENV: dict[str, str] = {
     "UPRIVER_EDGES_TOPIC": "upriver.edges.v1",
     "UPRIVER_RUNS_TOPIC": "upriver.runs.v1",
     "UPRIVER_DLQ_TOPIC": "upriver.dlq.v1",
+    "UPRIVER_ALERTS_TOPIC": "upriver.alerts.v1",
+    "UPRIVER_HEALTH_TOPIC": "upriver.metrics.v1",
+    "UPRIVER_DRIFT_LINKS_TOPIC": "upriver.drift-links.v1",
     "UPRIVER_TOPIC_PARTITIONS": "4",
     "UPRIVER_PROCESSOR_ID": "upriver-processor",
     "UPRIVER_SINK_GROUP": "upriver-sink",
@@ -35,6 +38,11 @@ ENV: dict[str, str] = {
     "UPRIVER_METRICS_PORT": "0",
     "UPRIVER_API_HOST": "127.0.0.1",
     "UPRIVER_API_PORT": "5000",
+    # Health processor (docs/health.md): on/off, rules file (TOML), clock (wall | event), timer interval.
+    "UPRIVER_HEALTH_ENABLED": "1",
+    "UPRIVER_HEALTH_RULES": "",
+    "UPRIVER_HEALTH_CLOCK": "wall",
+    "UPRIVER_HEALTH_INTERVAL_S": "10",
 }
 
 
@@ -43,13 +51,40 @@ def _get(env: Mapping[str, str], name: str) -> str:
     return value if value != "" else ENV[name]
 
 
+def _clock(value: str) -> str:
+    if value not in ("wall", "event"):
+        raise ValueError(f"UPRIVER_HEALTH_CLOCK must be 'wall' or 'event', got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Topics:
     events: str = ENV["UPRIVER_EVENTS_TOPIC"]
     edges: str = ENV["UPRIVER_EDGES_TOPIC"]
     runs: str = ENV["UPRIVER_RUNS_TOPIC"]
     dlq: str = ENV["UPRIVER_DLQ_TOPIC"]
+    alerts: str = ENV["UPRIVER_ALERTS_TOPIC"]
+    health: str = ENV["UPRIVER_HEALTH_TOPIC"]
+    drift_links: str = ENV["UPRIVER_DRIFT_LINKS_TOPIC"]
     partitions: int = int(ENV["UPRIVER_TOPIC_PARTITIONS"])
+
+    @classmethod
+    def unique(cls, suffix: str, partitions: int = 4) -> Topics:
+        """Every topic with `suffix` appended (tests and benchmarks that share one broker)."""
+        base = cls()
+        return cls(
+            events=f"{base.events}.{suffix}",
+            edges=f"{base.edges}.{suffix}",
+            runs=f"{base.runs}.{suffix}",
+            dlq=f"{base.dlq}.{suffix}",
+            alerts=f"{base.alerts}.{suffix}",
+            health=f"{base.health}.{suffix}",
+            drift_links=f"{base.drift_links}.{suffix}",
+            partitions=partitions,
+        )
+
+    def names(self) -> tuple[str, ...]:
+        return (self.events, self.edges, self.runs, self.dlq, self.alerts, self.health, self.drift_links)
 
 
 @dataclass(frozen=True)
@@ -71,6 +106,10 @@ class Settings:
     metrics_port: int = 0
     api_host: str = ENV["UPRIVER_API_HOST"]
     api_port: int = int(ENV["UPRIVER_API_PORT"])
+    health_enabled: bool = True
+    health_rules: str = ""
+    health_clock: str = ENV["UPRIVER_HEALTH_CLOCK"]
+    health_interval_s: float = float(ENV["UPRIVER_HEALTH_INTERVAL_S"])
     # librdkafka keys passed through unchanged to every confluent-kafka client (e.g. security).
     kafka_extra: Mapping[str, str] = field(default_factory=dict)
 
@@ -95,6 +134,9 @@ class Settings:
                 edges=_get(env, "UPRIVER_EDGES_TOPIC"),
                 runs=_get(env, "UPRIVER_RUNS_TOPIC"),
                 dlq=_get(env, "UPRIVER_DLQ_TOPIC"),
+                alerts=_get(env, "UPRIVER_ALERTS_TOPIC"),
+                health=_get(env, "UPRIVER_HEALTH_TOPIC"),
+                drift_links=_get(env, "UPRIVER_DRIFT_LINKS_TOPIC"),
                 partitions=int(_get(env, "UPRIVER_TOPIC_PARTITIONS")),
             ),
             processor_id=_get(env, "UPRIVER_PROCESSOR_ID"),
@@ -105,6 +147,10 @@ class Settings:
             metrics_port=int(_get(env, "UPRIVER_METRICS_PORT")),
             api_host=_get(env, "UPRIVER_API_HOST"),
             api_port=int(_get(env, "UPRIVER_API_PORT")),
+            health_enabled=_get(env, "UPRIVER_HEALTH_ENABLED").lower() not in ("0", "false", "no", "off"),
+            health_rules=_get(env, "UPRIVER_HEALTH_RULES"),
+            health_clock=_clock(_get(env, "UPRIVER_HEALTH_CLOCK")),
+            health_interval_s=float(_get(env, "UPRIVER_HEALTH_INTERVAL_S")),
             kafka_extra=extra,
         )
 
@@ -126,6 +172,9 @@ class Settings:
             "UPRIVER_EDGES_TOPIC": self.topics.edges,
             "UPRIVER_RUNS_TOPIC": self.topics.runs,
             "UPRIVER_DLQ_TOPIC": self.topics.dlq,
+            "UPRIVER_ALERTS_TOPIC": self.topics.alerts,
+            "UPRIVER_HEALTH_TOPIC": self.topics.health,
+            "UPRIVER_DRIFT_LINKS_TOPIC": self.topics.drift_links,
             "UPRIVER_TOPIC_PARTITIONS": str(self.topics.partitions),
             "UPRIVER_PROCESSOR_ID": self.processor_id,
             "UPRIVER_SINK_GROUP": self.sink_group,
@@ -135,6 +184,10 @@ class Settings:
             "UPRIVER_METRICS_PORT": str(self.metrics_port),
             "UPRIVER_API_HOST": self.api_host,
             "UPRIVER_API_PORT": str(self.api_port),
+            "UPRIVER_HEALTH_ENABLED": "1" if self.health_enabled else "0",
+            "UPRIVER_HEALTH_RULES": self.health_rules,
+            "UPRIVER_HEALTH_CLOCK": self.health_clock,
+            "UPRIVER_HEALTH_INTERVAL_S": str(self.health_interval_s),
         }
         for k, v in self.kafka_extra.items():
             env["UPRIVER_KAFKA_" + k.upper().replace(".", "_")] = v

@@ -34,7 +34,7 @@ def loaded(
         kafka_bootstrap=kafka_bootstrap,
         clickhouse_url=chdb_url,
         clickhouse_database=f"ai_{uid}",
-        topics=Topics(events=f"ev.{uid}", edges=f"ed.{uid}", runs=f"runs.{uid}", dlq=f"dlq.{uid}", partitions=4),
+        topics=Topics.unique(uid, partitions=4),
         processor_id=f"proc-{uid}",
         sink_group=f"sink-{uid}",
         sink_batch_ms=100,

@@ -50,7 +50,7 @@ def stack(kafka_bootstrap: str, chdb_url: str, tmp_path: Path) -> Iterator[Local
         kafka_bootstrap=kafka_bootstrap,
         clickhouse_url=chdb_url,
         clickhouse_database=f"it_{uid}",
-        topics=Topics(events=f"ev.{uid}", edges=f"ed.{uid}", runs=f"runs.{uid}", dlq=f"dlq.{uid}", partitions=4),
+        topics=Topics.unique(uid, partitions=4),
         processor_id=f"proc-{uid}",
         sink_group=f"sink-{uid}",
         sink_batch_ms=100,

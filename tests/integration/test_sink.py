@@ -46,8 +46,16 @@ class Env:
     def settings(self, batch_rows: int, batch_ms: int = 200) -> Settings:
         return Settings(
             kafka_bootstrap=self.bootstrap,
-            # the runs topic gets the edges topic's name + ".runs": unique per test, left empty here
-            topics=Topics(edges=self.edges, runs=f"{self.edges}.runs", dlq=self.dlq, partitions=PARTITIONS),
+            # the other topics get the edges topic's name + a suffix: unique per test, left empty here
+            topics=Topics(
+                edges=self.edges,
+                runs=f"{self.edges}.runs",
+                dlq=self.dlq,
+                alerts=f"{self.edges}.alerts",
+                health=f"{self.edges}.health",
+                drift_links=f"{self.edges}.links",
+                partitions=PARTITIONS,
+            ),
             sink_group=self.group,
             sink_batch_rows=batch_rows,
             sink_batch_ms=batch_ms,

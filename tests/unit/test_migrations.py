@@ -39,7 +39,14 @@ def test_tables_match_declared_layouts(ch_client: Client, ch_database: str) -> N
 
 
 def test_tables_have_dedup_window_and_projection(ch_client: Client, ch_database: str) -> None:
-    versions = {"edges": "inserted_at", "dead_letters": "inserted_at", "runs": "revision"}
+    versions = {
+        "edges": "inserted_at",
+        "dead_letters": "inserted_at",
+        "runs": "revision",
+        "health": "inserted_at",
+        "alerts": "updated_at",
+        "drift_links": "inserted_at",
+    }
     assert set(versions) == set(LAYOUTS)
     for table, version in versions.items():
         ddl = ch_client.command(f"SHOW CREATE TABLE `{ch_database}`.`{table}`")
