@@ -78,6 +78,7 @@ class TruthRun:
     outputs: tuple[tuple[str, str | None], ...]
     append: frozenset[str]
     pairs: tuple[Pair, ...]
+    ended_at: int | None = None  # the time of its last event; None while it has not ended
 
 
 @dataclass
@@ -220,6 +221,8 @@ class Simulator:
         late_rate: float = 0.02,
         reorder_rate: float = 0.05,
         drift_rate: float = 0.1,
+        stuck_rate: float = 0.0,
+        stop_ingest_after: int | None = None,
         record_truth: bool = True,
     ) -> None:
         self._codec = codec
@@ -232,6 +235,8 @@ class Simulator:
         self._late_rate = late_rate
         self._reorder_rate = reorder_rate
         self._drift_rate = drift_rate
+        self._stuck_rate = stuck_rate  # runs that start and never finish (completeness scenario)
+        self._stop_ingest_after = stop_ingest_after  # the first team's raw_events stops (staleness scenario)
         self._docs = docs_per_cycle
         self._chunks = chunks_per_doc
         self._record = record_truth
@@ -304,10 +309,13 @@ class Simulator:
         model = _ref("MODEL", "registry", f"{team}_model", version, ownership=_owner(team))
         deployment_node = _ref("DEPLOYMENT", "serving", f"{team}-model-api")
         scores = _ref("PREDICTION", "predictions", f"{team}.scores", day)
+        stop = self._stop_ingest_after
+        stopped = stop is not None and cycle >= stop and team == self.truth.teams[0]
         jobs = [
             Job(f"ingest_{s}", ns, JobKind.INGEST, (_ref("DATASET", "s3://landing", f"{team}/{s}"),), (raw[s],),
                 {"*": "DERIVED_FROM"})
             for s in SOURCES
+            if not (stopped and s == "events")
         ]  # fmt: skip
         jobs.append(Job("build_features", ns, JobKind.FEATURE, (raw["events"], raw["accounts"], core),
                         (activity, profile), {"*": "DERIVED_FROM"}))  # fmt: skip
@@ -415,7 +423,9 @@ class Simulator:
         ev = self._event
         t0 = self._time()
         out: list[LineageEvent]
-        if failed:
+        if self._stuck_rate and not failed and self._rng.random() < self._stuck_rate:
+            out = [ev(job.namespace, job.name, job.kind, EventType.START, run_id, t0, job.inputs)]
+        elif failed:
             error = json.dumps({"errorMessage": {"message": "RuntimeError: simulated failure",
                                                  "programmingLanguage": "python"}})  # fmt: skip
             out = [ev(job.namespace, job.name, job.kind, EventType.START, run_id, t0, job.inputs)]
@@ -464,6 +474,7 @@ class Simulator:
             outputs=tuple((o.node_id, o.version) for o in outputs.values()),
             append=frozenset(n for n, o in outputs.items() if o.facets and '"APPEND"' in o.facets),
             pairs=pairs,
+            ended_at=events[-1].event_time if status in ("COMPLETE", "FAIL", "ABORT") else None,
         )
         for src, dst, etype in pairs:
             self.truth.edge_rows.add((src, dst, etype, run_id))
@@ -501,7 +512,7 @@ class Simulator:
             self.truth.signals.append((kind, subject.node_id, t))
             self.truth.runs[f"signal-{t}-{subject.node_id}"] = TruthRun(
                 job=f"signals/{kind.lower()}", job_kind="OTHER", started_at=t, status=kind,
-                inputs=((subject.node_id, subject.version),), outputs=(), append=frozenset(), pairs=(),
+                inputs=((subject.node_id, subject.version),), outputs=(), append=frozenset(), pairs=(), ended_at=t,
             )  # fmt: skip
         return self._event("signals", kind.lower(), JobKind.OTHER, EventType(kind), self._uuid(), t, (subject,),
                            facets=facets)  # fmt: skip

@@ -106,6 +106,7 @@ def dedup_token(table: str, ranges: Mapping[int, tuple[int, int]]) -> str:
 @dataclass
 class _PartitionBuffer:
     rows: list[Row] = field(default_factory=list)
+    stamps: list[int] = field(default_factory=list)  # Kafka timestamps (ms) of the buffered rows
     first: int = -1  # offset of the first buffered row
     last: int = -1  # offset of the last buffered row
     next_commit: int = -1  # last consumed offset + 1 (skipped messages included)
@@ -252,6 +253,7 @@ class SinkLoader:
             if not buf.rows:
                 buf.first = offset
             buf.rows.append(row)
+            buf.stamps.append(msg.timestamp()[1])
             buf.last = offset
             self._buffered_rows += 1
 
@@ -339,6 +341,13 @@ class SinkLoader:
         except _StopRequestedError:
             log.warning("stopping with an uninserted batch; its offsets stay uncommitted and will be re-read")
             return inserted
+        # End-to-end: the processor keeps each input's Kafka timestamp on what it derives from it.
+        done_ms = time.time_ns() // 1_000_000
+        for (topic, _), buf in self._buffers.items():
+            histogram = self._metrics.end_to_end_seconds.labels(self._tables[topic].table.name)
+            for stamp in buf.stamps:
+                if stamp > 0:
+                    histogram.observe(max(0, done_ms - stamp) / 1000)
         self._commit()
         return inserted
 
@@ -367,6 +376,7 @@ class SinkLoader:
             self._batch_started = self._clock()
             for buf in self._buffers.values():
                 buf.rows.clear()
+                buf.stamps.clear()
             self._buffered_rows = 0
             return
         for tp in results or []:

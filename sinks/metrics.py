@@ -16,6 +16,7 @@ BATCH_ROWS = "upriver_sink_batch_rows"
 INSERT_FAILURES = "upriver_sink_insert_failures"
 SKIPPED_STORED = "upriver_sink_skipped_already_stored"
 UNDECODABLE = "upriver_sink_undecodable_messages"
+END_TO_END = "upriver_sink_end_to_end_seconds"
 
 
 class SinkMetrics:
@@ -49,6 +50,13 @@ class SinkMetrics:
             SKIPPED_STORED,
             "Messages skipped because ClickHouse already holds their offset (replay after a crash)",
             ["table"],
+            registry=registry,
+        )
+        self.end_to_end_seconds = Histogram(
+            END_TO_END,
+            "From the input event's arrival in Kafka to its derived row's insert into ClickHouse",
+            ["table"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
             registry=registry,
         )
         self.undecodable = Counter(

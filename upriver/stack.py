@@ -26,6 +26,7 @@ from confluent_kafka.admin import AdminClient
 from upriver.api import ApiServer
 from upriver.broker import LocalBroker, ensure_jars
 from upriver.components import Storage, open_storage, sink_loader
+from upriver.lag import LagMonitor
 from upriver.settings import Settings
 from upriver.topics import ensure_topics
 
@@ -63,6 +64,7 @@ class LocalStack:
         self.api: ApiServer | None = None
         self._sink_stop = threading.Event()
         self._sink_thread: threading.Thread | None = None
+        self.lag: LagMonitor | None = None
         self.log_dir = settings.home / "logs"
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -78,12 +80,23 @@ class LocalStack:
         self.storage = open_storage(self.settings)
         self.start_sink()
         self.start_worker()
+        t = self.settings.topics
+        self.lag = LagMonitor(
+            self.settings.kafka_config(),
+            {
+                self.settings.processor_id: [t.events, t.runs],
+                self.settings.sink_group: [t.edges, t.runs, t.dlq, t.alerts, t.health, t.drift_links],
+            },
+        ).start()
         if self._api_port >= 0:
             self.api = ApiServer(self.storage.reader(), self.settings.api_host, self._api_port).start()
         self._write_state()
         return self
 
     def stop(self) -> None:
+        if self.lag is not None:
+            self.lag.stop()
+            self.lag = None
         if self.api is not None:
             self.api.stop()
             self.api = None
