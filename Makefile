@@ -6,13 +6,19 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 EVENTS ?= 50000
 
-.PHONY: install prereqs jars demo up test test-fast bench bench-faust bench-graph lint clean
+.PHONY: install prereqs promtool jars demo up test test-fast bench bench-faust bench-graph lint clean
 
 # Java 17 and Maven run the Kafka broker; on a machine without them, install Debian's packages (root).
 prereqs:
 	@command -v java >/dev/null && command -v mvn >/dev/null || { \
 	  echo "installing Java and Maven (Debian packages)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless maven; }
+
+# promtool checks the alert rules and prometheus scrapes the stack in the tests: Debian's package (root).
+promtool:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
+	  echo "installing Prometheus and promtool (Debian package)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,10 +42,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: jars lint
+test: jars promtool lint
 	$(BIN)/pytest -q
 
-test-fast: install lint
+test-fast: install promtool lint
 	$(BIN)/pytest -q -m "not integration"
 
 bench: jars

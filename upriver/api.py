@@ -126,6 +126,24 @@ def _route(reader: LineageReader, path: str, params: dict[str, list[str]]) -> di
     if path == "/api/v1/node":
         node = _node(reader, params)
         return {**reader.node(node), "versions": reader.versions(node)}
+    if path == "/api/v1/health":
+        namespace = params.get("namespace", [""])[0] or None
+        try:
+            return reader.health.health(namespace)
+        except LookupError as exc:
+            raise ApiError(404, str(exc)) from exc
+    if path == "/api/v1/alerts":
+        open_only = params.get("open", ["false"])[0].lower() in ("1", "true", "yes")
+        return {
+            "alerts": reader.health.alerts(
+                open_only=open_only,
+                kind=(params.get("kind", [""])[0] or None),
+                namespace=(params.get("namespace", [""])[0] or None),
+                limit=_int(params, "limit", 1000, 1, 100_000),
+            )
+        }
+    if path == "/api/v1/drift-impact":
+        return reader.health.drift_impact(_node(reader, params))
     if path == "/api/v1/search":
         text = _required(params, "q", "churn")
         return {"query": text, "nodes": reader.search(text, limit=_int(params, "limit", 20, 1, 1000))}

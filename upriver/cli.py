@@ -33,9 +33,7 @@ def _bootstrap(settings: Settings) -> Settings:
 
     state = read_state(settings.home)
     if state is None:
-        raise SystemExit(
-            "no Kafka to talk to: set KAFKA_BOOTSTRAP_SERVERS or start the local stack with `upriver up`"
-        )
+        raise SystemExit("no Kafka to talk to: set KAFKA_BOOTSTRAP_SERVERS or start the local stack with `upriver up`")
     return settings.with_bootstrap(state["bootstrap"])
 
 
@@ -55,11 +53,14 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     try:
         stack.wait_worker_ready()
         s = stack.settings
-        print(f"Upriver is up.\n  Kafka:      {s.kafka_bootstrap}\n  ClickHouse: {s.clickhouse_url} "
-              f"(database {s.clickhouse_database})\n  API:        {stack.api.url if stack.api else '-'}\n"
-              f"  Metrics:    http://127.0.0.1:{s.metrics_port}/metrics (worker)\n"
-              f"  Logs:       {stack.log_dir}\nSend events with `upriver simulate` or `upriver emit FILE`; "
-              "Ctrl-C stops everything.", flush=True)
+        print(
+            f"Upriver is up.\n  Kafka:      {s.kafka_bootstrap}\n  ClickHouse: {s.clickhouse_url} "
+            f"(database {s.clickhouse_database})\n  API:        {stack.api.url if stack.api else '-'}\n"
+            f"  Metrics:    http://127.0.0.1:{s.metrics_port}/metrics (worker)\n"
+            f"  Logs:       {stack.log_dir}\nSend events with `upriver simulate` or `upriver emit FILE`; "
+            "Ctrl-C stops everything.",
+            flush=True,
+        )
         while not stopping:
             if stack.worker is not None and stack.worker.poll() is not None:
                 print(f"worker exited ({stack.worker.returncode}); see {stack.log_dir}/worker.log", file=sys.stderr)
@@ -141,8 +142,10 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
             else:
                 emitter.send_encoded(m.payload or b"", m.key)
     t = sim.truth
-    print(f"sent {t.events} events, {t.duplicates} duplicates, {t.malformed} malformed; "
-          f"expect {len(t.edge_rows)} edges; production deployment: {t.production_deployment}")
+    print(
+        f"sent {t.events} events, {t.duplicates} duplicates, {t.malformed} malformed; "
+        f"expect {len(t.edge_rows)} edges; production deployment: {t.production_deployment}"
+    )
     return 0
 
 
@@ -250,14 +253,14 @@ def _lineage(settings: Settings, args: argparse.Namespace) -> int:
             for e in body["edges"]:
                 print(f"{e['src']} -[{e['edge_type']}]-> {e['dst']}")
     elif action == "provenance":
-        body = _read_side(
-            settings, "/api/v1/provenance", {"node": _node_arg(args), "version": args.version, **common}
-        )
+        body = _read_side(settings, "/api/v1/provenance", {"node": _node_arg(args), "version": args.version, **common})
         if args.json:
             print(json.dumps(body, indent=2))
         else:
-            print(f"{body['node']}@{body['version']} was written by run {body['run_id']} of {body['job']} "
-                  f"({body['job_kind']}, {body['status']}), which read:")
+            print(
+                f"{body['node']}@{body['version']} was written by run {body['run_id']} of {body['job']} "
+                f"({body['job_kind']}, {body['status']}), which read:"
+            )
             for i in body["inputs"]:
                 print(f"  {i['id']}" + (f"@{i['version']}" if i["version"] else ""))
     elif action == "node":
@@ -265,6 +268,61 @@ def _lineage(settings: Settings, args: argparse.Namespace) -> int:
     elif action == "search":
         for n in _read_side(settings, "/api/v1/search", {"q": _node_arg(args)})["nodes"]:
             print(n)
+    return 0
+
+
+def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
+    """`upriver health`, `upriver alerts`, `upriver drift-impact NODE` (docs/health.md)."""
+    try:
+        return _health(settings, args)
+    except CliError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+
+
+def _when(ms: int | None) -> str:
+    from datetime import UTC, datetime
+
+    return "-" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _health(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command == "health":
+        body = _read_side(settings, "/api/v1/health", {"namespace": args.namespace})
+        if args.json:
+            print(json.dumps(body, indent=2))
+            return 0
+        cols = ("artifacts", "fresh", "late", "stale", "never_seen", "unknown", "coverage_ratio", "open_alerts")
+        print(f"{'namespace':<28} " + " ".join(f"{c:>10}" for c in cols) + "  as of")
+        for ns in body["namespaces"]:
+            cells = " ".join(f"{ns.get(c, 0):>10.2f}" if c == "coverage_ratio" else f"{int(ns.get(c, 0)):>10}"
+                             for c in cols)  # fmt: skip
+            print(f"{ns['namespace']:<28} {cells}  {_when(ns['measured_at'])}")
+        return 0
+    if args.command == "alerts":
+        params = {"open": "true" if args.open else "", "kind": args.kind, "namespace": args.namespace}
+        alerts = _read_side(settings, "/api/v1/alerts", params)["alerts"]
+        if args.json:
+            print(json.dumps(alerts, indent=2))
+            return 0
+        for a in alerts:
+            resolved = "" if a["resolved_at"] is None else f" -> resolved {_when(a['resolved_at'])}"
+            print(f"{a['status']:<8} {a['severity']:<8} {a['kind']:<18} {a['subject']}  "
+                  f"opened {_when(a['opened_at'])}{resolved}: {a['reason']}")  # fmt: skip
+        print(f"{len(alerts)} alert(s)", file=sys.stderr)
+        return 0
+    body = _read_side(settings, "/api/v1/drift-impact", {"node": args.node})
+    if args.json:
+        print(json.dumps(body, indent=2))
+        return 0
+    if not body["signals"]:
+        print(f"no drift or quality signal on {body['node']}")
+    for s in body["signals"]:
+        print(f"{s['signal_type']} on {body['node']} at {_when(s['signal_time'])} ({s['signal_id']})")
+        for link in s["affects"]:
+            print(f"  affects {link['target']}@{link['version'] or '-'}  via {' -> '.join(link['path'])}")
+        for link in s["root_causes"]:
+            print(f"  #{link['rank']} cause? {link['why'].lower()} on {link['target']}  ({link['distance']} hops)")
     return 0
 
 
@@ -317,6 +375,20 @@ def parser() -> argparse.ArgumentParser:
     lin.add_argument("--csv", action="store_true", help="impact: CSV export")
     lin.add_argument("--json", action="store_true")
     lin.set_defaults(fn=cmd_lineage)
+    health = sub.add_parser("health", help="lineage health per namespace: freshness, coverage, open alerts")
+    health.add_argument("--namespace", help="only this namespace")
+    health.add_argument("--json", action="store_true")
+    health.set_defaults(fn=cmd_health)
+    alerts = sub.add_parser("alerts", help="lineage health alerts (stale, orphaned, incomplete, drift impact)")
+    alerts.add_argument("--open", action="store_true", help="only open alerts")
+    alerts.add_argument("--kind", help="only this kind, e.g. STALE")
+    alerts.add_argument("--namespace", help="only this namespace")
+    alerts.add_argument("--json", action="store_true")
+    alerts.set_defaults(fn=cmd_health)
+    drift = sub.add_parser("drift-impact", help="models and deployments a node's drift reaches; root causes")
+    drift.add_argument("node", help="node id kind:namespace/name (or a unique name)")
+    drift.add_argument("--json", action="store_true")
+    drift.set_defaults(fn=cmd_health)
     kafka = sub.add_parser("kafka", help="fetch the Kafka broker jars (once, from Maven Central)")
     kafka.add_argument("action", choices=("fetch",))
     kafka.set_defaults(fn=cmd_kafka)

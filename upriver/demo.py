@@ -41,8 +41,7 @@ def run_demo(settings: Settings, events: int, seed: int) -> int:
     print("Starting the local stack (Kafka broker, faust worker, ClickHouse sink)...", flush=True)
     with LocalStack(settings, api_port=0) as stack:
         stack.wait_worker_ready()
-        print(f"Stack up in {time.monotonic() - started:.1f}s; streaming {events:,} simulated events...",
-              flush=True)
+        print(f"Stack up in {time.monotonic() - started:.1f}s; streaming {events:,} simulated events...", flush=True)
         report, truth = run_workload(stack, events, seed=seed)
         print()
         print(summary(report))

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from clickhouse_connect.driver.client import Client
 
 from sinks.clickhouse import quote_identifier
+from upriver.health import HealthReader
 
 Direction = Literal["upstream", "downstream"]
 EdgeTuple = tuple[str, str, str]
@@ -184,6 +185,7 @@ class LineageReader:
         self._client = client
         self._db = quote_identifier(database)
         self._table = f"{self._db}.edges"
+        self.health = HealthReader(client, database)
         self._chunk = chunk
 
     # ---- walks --------------------------------------------------------------------------------
@@ -231,9 +233,7 @@ class LineageReader:
         truncated = capped or (bool(frontier) and self._has_edges(key, frontier))
         return LineageGraph(root, direction, depth, nodes, edges, truncated, as_of)
 
-    def impact(
-        self, node_id: str, depth: int = 10, *, as_of: int | None = None, max_nodes: int = 10_000
-    ) -> Impact:
+    def impact(self, node_id: str, depth: int = 10, *, as_of: int | None = None, max_nodes: int = 10_000) -> Impact:
         """The downstream set grouped by kind, stopping at `max_nodes` (then `partial` is set)."""
         if max_nodes < 1:
             raise ValueError(f"max_nodes must be >= 1, got {max_nodes}")
@@ -320,9 +320,7 @@ class LineageReader:
         sql = self._valid_sql("dst IN {frontier:Array(String)}", as_of)
         return self._collect(sql, frontier, as_of, retired, None)
 
-    def _children_of(
-        self, frontier: list[str], as_of: int | None, retired: Mapping[str, list[int]]
-    ) -> set[EdgeTuple]:
+    def _children_of(self, frontier: list[str], as_of: int | None, retired: Mapping[str, list[int]]) -> set[EdgeTuple]:
         # Supersession is decided among all rows into a dst, so first find the candidate dsts, then
         # judge them with every row that leads into them, and keep the ones from the frontier.
         candidates: list[str] = []
@@ -443,8 +441,7 @@ class LineageReader:
         )
         rows = self._client.query(sql, parameters={"n": node_id}).result_rows
         return [
-            {"version": v or None, "run_id": r, "job": j, "status": s, "started_at": int(t)}
-            for v, r, j, s, t in rows
+            {"version": v or None, "run_id": r, "job": j, "status": s, "started_at": int(t)} for v, r, j, s, t in rows
         ]
 
     def provenance(self, node_id: str, version: str | None = None, *, as_of: int | None = None) -> Provenance:
@@ -537,8 +534,6 @@ def to_json(graph: LineageGraph) -> dict[str, Any]:
         "depth": graph.depth,
         "truncated": graph.truncated,
         "as_of": graph.as_of,
-        "nodes": [
-            {"id": n, "level": lvl} for n, lvl in sorted(graph.nodes.items(), key=lambda x: (x[1], x[0]))
-        ],
+        "nodes": [{"id": n, "level": lvl} for n, lvl in sorted(graph.nodes.items(), key=lambda x: (x[1], x[0]))],
         "edges": [{"src": s, "dst": d, "edge_type": t} for s, d, t in graph.edges],
     }

@@ -37,14 +37,15 @@ class PipelineStats:
         """Rows stored beyond one per (edge, run revision): what a failed dedup or a replayed insert leaves.
         (A run re-publishes its edges at each new revision; those rows are expected, not duplicates.)"""
         return int(
-            self._scalar(
-                f"SELECT count() - uniqExact(src, dst, edge_type, run_id, revision) FROM {self._db}.edges"
-            )
+            self._scalar(f"SELECT count() - uniqExact(src, dst, edge_type, run_id, revision) FROM {self._db}.edges")
         )
 
     def dead_letters(self) -> int:
-        return int(self._scalar(f"SELECT uniqExact(source_topic, source_partition, source_offset) "
-                                f"FROM {self._db}.dead_letters"))
+        return int(
+            self._scalar(
+                f"SELECT uniqExact(source_topic, source_partition, source_offset) FROM {self._db}.dead_letters"
+            )
+        )
 
     def dead_letter_reasons(self) -> list[tuple[str, str, int]]:
         return [

@@ -18,8 +18,7 @@ def ensure_topics(kafka_config: dict[str, Any], topics: Topics, replication: int
     """Create missing topics; returns the names created. Raises if Kafka refuses for another reason."""
     admin = AdminClient(kafka_config)
     wanted = [
-        NewTopic(name, num_partitions=topics.partitions, replication_factor=replication)
-        for name in topics.names()
+        NewTopic(name, num_partitions=topics.partitions, replication_factor=replication) for name in topics.names()
     ]
     created = []
     for name, future in admin.create_topics(wanted, operation_timeout=30).items():

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from upriver.cli import COMMANDS
-from upriver.settings import ENV
+from upriver.settings import ENV, Topics
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose" / "docker-compose.yml"
@@ -65,9 +65,7 @@ def test_init_topics_creates_the_default_topics_with_the_default_partitions() ->
     script = " ".join(_services()["init-topics"]["command"])
     loop = re.search(r"for t in ([^;]+);", script)
     assert loop is not None
-    assert loop.group(1).split() == [
-        ENV["UPRIVER_EVENTS_TOPIC"], ENV["UPRIVER_EDGES_TOPIC"], ENV["UPRIVER_RUNS_TOPIC"], ENV["UPRIVER_DLQ_TOPIC"]
-    ]
+    assert tuple(loop.group(1).split()) == Topics().names()
     partitions = re.search(r"--partitions (\d+)", script)
     assert partitions is not None and partitions.group(1) == ENV["UPRIVER_TOPIC_PARTITIONS"]
 
@@ -102,3 +100,12 @@ def test_image_copies_every_package_the_distribution_ships() -> None:
     assert set(packages) <= copied
     for service in UPRIVER_SERVICES:
         assert _services()[service]["build"]["dockerfile"] == "compose/Dockerfile"
+
+
+def test_prometheus_scrapes_both_upriver_services_with_the_rules() -> None:
+    config = yaml.safe_load((ROOT / "compose" / "prometheus" / "prometheus.yml").read_text())
+    assert config["rule_files"] == ["alerts.yml"]
+    targets = {t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    env = _env("processor")
+    assert targets == {f"processor:{env['UPRIVER_METRICS_PORT']}", f"sink:{env['UPRIVER_API_PORT']}"}
+    assert "./prometheus:/etc/prometheus:ro" in _services()["prometheus"]["volumes"]

@@ -1,0 +1,98 @@
+"""Read side of lineage health (docs/health.md): namespace health, alerts, drift impact. Same SQL on chDB
+and a ClickHouse server; JSON-able dicts out (the API and the CLI print them)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from clickhouse_connect.driver.binding import quote_identifier
+from clickhouse_connect.driver.client import Client
+
+ALERT_COLUMNS = ("alert_id", "kind", "category", "subject", "namespace", "severity", "status", "reason", "path")
+
+
+def _ms(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp() * 1000)
+
+
+class HealthReader:
+    def __init__(self, client: Client, database: str) -> None:
+        self._client = client
+        self._db = quote_identifier(database)
+
+    def health(self, namespace: str | None = None) -> dict[str, Any]:
+        """The latest figures per namespace (artifacts, fresh/late/stale/never_seen/unknown, coverage_ratio,
+        open alerts by category, running_runs) as of the health processor's last timer pass."""
+        where = "WHERE namespace = {ns:String}" if namespace else ""
+        sql = (
+            f"SELECT namespace, metric, argMax(value, measured_at), max(measured_at) FROM {self._db}.health {where} "
+            "GROUP BY namespace, metric ORDER BY namespace, metric"
+        )
+        latest = f"SELECT namespace, max(measured_at) FROM {self._db}.health {where} GROUP BY namespace"
+        params = {"ns": namespace} if namespace else {}
+        last = {str(ns): at for ns, at in self._client.query(latest, parameters=params).result_rows}
+        out: dict[str, dict[str, Any]] = {}
+        for ns, metric, value, at in self._client.query(sql, parameters=params).result_rows:
+            entry = out.setdefault(str(ns), {"namespace": str(ns), "measured_at": _ms(last[str(ns)])})
+            # a metric absent from the last pass (e.g. no stale artifact any more) is zero, not its old value
+            entry[str(metric)] = float(value) if at == last[str(ns)] else 0.0
+        if namespace and not out:
+            raise LookupError(f"no health figures for namespace {namespace!r} (yet)")
+        return {"namespaces": list(out.values())}
+
+    def alerts(
+        self, open_only: bool = False, kind: str | None = None, namespace: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        """Alerts in their latest state, newest first."""
+        cond = []
+        if open_only:
+            cond.append("status = 'OPEN'")
+        if kind:
+            cond.append("kind = {kind:String}")
+        if namespace:
+            cond.append("namespace = {ns:String}")
+        having = f"HAVING {' AND '.join(cond)}" if cond else ""
+        cols = ", ".join(f"argMax({c}, updated_at) AS {c}" for c in ALERT_COLUMNS[1:])
+        sql = (
+            f"SELECT alert_id, {cols}, argMax(opened_at, updated_at) AS opened_at, "
+            f"argMax(resolved_at, updated_at) AS resolved_at FROM {self._db}.alerts GROUP BY alert_id {having} "
+            "ORDER BY opened_at DESC, alert_id LIMIT {limit:UInt32}"
+        )
+        params: dict[str, Any] = {"limit": limit, "kind": kind or "", "ns": namespace or ""}
+        out = []
+        for row in self._client.query(sql, parameters=params).result_rows:
+            alert = dict(zip(ALERT_COLUMNS, row[: len(ALERT_COLUMNS)], strict=True))
+            alert["path"] = list(alert["path"])
+            alert["opened_at"] = _ms(row[-2])
+            alert["resolved_at"] = _ms(row[-1])
+            out.append(alert)
+        return out
+
+    def drift_impact(self, node: str) -> dict[str, Any]:
+        """Drift/quality signals on `node`: the models and deployments each reaches (DOWNSTREAM) and, for a
+        signal on a model or deployment, its ranked upstream root-cause candidates."""
+        sql = (
+            "SELECT signal_id, any(signal_type), any(signal_time), direction, target, any(target_kind), "
+            "any(target_version), any(distance), any(path), any(rank) "
+            f"FROM {self._db}.drift_links WHERE source = {{node:String}} "
+            "GROUP BY signal_id, direction, target ORDER BY 3 DESC, signal_id, direction, 10, 8, target"
+        )
+        signals: dict[str, dict[str, Any]] = {}
+        for sid, stype, at, direction, target, tkind, tversion, dist, path, rank in self._client.query(
+            sql, parameters={"node": node}
+        ).result_rows:
+            signal = signals.setdefault(
+                str(sid),
+                {"signal_id": str(sid), "signal_type": stype, "signal_time": _ms(at), "affects": [], "root_causes": []},
+            )
+            link = {"target": target, "kind": tkind, "version": tversion, "distance": int(dist), "path": list(path)}
+            if direction == "DOWNSTREAM":
+                signal["affects"].append(link)
+            else:
+                signal["root_causes"].append({**link, "rank": int(rank), "why": str(direction)[len("ROOT_CAUSE_") :]})
+        return {"node": node, "signals": list(signals.values())}
