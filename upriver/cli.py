@@ -93,6 +93,7 @@ def cmd_sink(settings: Settings, args: argparse.Namespace) -> int:
 
     from upriver.api import ApiServer
     from upriver.components import open_storage, sink_loader
+    from upriver.lag import LagMonitor
 
     settings = _bootstrap(settings)
     storage = open_storage(settings)
@@ -100,10 +101,12 @@ def cmd_sink(settings: Settings, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     api = ApiServer(storage.reader(), settings.api_host, settings.api_port).start()
-    print(f"sink running; read API on {api.url}", flush=True)
+    lag = LagMonitor.for_pipeline(settings).start()
+    print(f"sink running; read API and /metrics on {api.url}", flush=True)
     try:
         sink_loader(settings, storage).run(stop)
     finally:
+        lag.stop()
         api.stop()
     return 0
 

@@ -15,6 +15,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 from upriver import metrics
+from upriver.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,16 @@ class LagMonitor:
         self._interval = interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @classmethod
+    def for_pipeline(cls, settings: Settings) -> LagMonitor:
+        """The processor's and the sink's groups over the topics each reads."""
+        t = settings.topics
+        groups = {
+            settings.processor_id: [t.events, t.runs],
+            settings.sink_group: [t.edges, t.runs, t.dlq, t.alerts, t.health, t.drift_links],
+        }
+        return cls(settings.kafka_config(), groups)
 
     def poll_once(self) -> None:
         try:

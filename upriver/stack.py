@@ -80,14 +80,7 @@ class LocalStack:
         self.storage = open_storage(self.settings)
         self.start_sink()
         self.start_worker()
-        t = self.settings.topics
-        self.lag = LagMonitor(
-            self.settings.kafka_config(),
-            {
-                self.settings.processor_id: [t.events, t.runs],
-                self.settings.sink_group: [t.edges, t.runs, t.dlq, t.alerts, t.health, t.drift_links],
-            },
-        ).start()
+        self.lag = LagMonitor.for_pipeline(self.settings).start()
         if self._api_port >= 0:
             self.api = ApiServer(self.storage.reader(), self.settings.api_host, self._api_port).start()
         self._write_state()

@@ -1,0 +1,244 @@
+"""Lineage health through the real stack (Kafka, faust worker, sink, chDB): the simulator's drift, stuck-run
+and stopped-ingest scenarios, every alert and drift link compared with its ground truth; the CLI and API
+answers; /metrics scraped by a real Prometheus (Debian's package, on loopback) evaluating the alert rules."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from producers.emitter import LineageEmitter
+from producers.health_truth import AlertKey, Durations, LinkKey, expected_alerts, expected_drift_links
+from producers.simulator import Simulator, Truth
+from schemas.codec import make_codec
+from upriver.api import handle
+from upriver.cli import main
+from upriver.settings import Settings, Topics
+from upriver.stack import LocalStack, free_port
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+LATENESS_MS = 300_000
+DURATIONS = Durations(run_timeout_ms=30_000, upstream_grace_ms=20_000, unused_after_ms=400_000, model_lag_ms=60_000)
+RULES = """
+[defaults]
+lateness = "300s"
+run_timeout = "30s"
+upstream_grace = "20s"
+unused_after = "400s"
+model_lag = "60s"
+"""
+SCENARIO: dict[str, Any] = {
+    "teams": 2,
+    "rag_apps": 1,
+    "docs_per_cycle": 2,
+    "chunks_per_doc": 2,
+    "drift_rate": 0.4,
+    "stuck_rate": 0.02,
+    "stop_ingest_after": 6,
+}
+
+
+@dataclass
+class Loaded:
+    stack: LocalStack
+    truth: Truth
+    settled: int
+    alerts: set[AlertKey]
+    links: set[LinkKey]
+
+
+def _stored_alerts(stack: LocalStack) -> set[AlertKey]:
+    assert stack.storage is not None
+    rows = stack.storage.reader().health.alerts(limit=100_000)
+    return {(a["kind"], a["subject"], a["opened_at"], a["resolved_at"]) for a in rows}
+
+
+def _stored_links(stack: LocalStack) -> set[LinkKey]:
+    assert stack.storage is not None
+    sql = (
+        "SELECT DISTINCT toUnixTimestamp64Milli(signal_time), source, target, target_version, distance "
+        f"FROM {stack.storage.database}.drift_links WHERE direction = 'DOWNSTREAM'"
+    )
+    rows = stack.storage.read_client.query(sql).result_rows
+    return {(int(t), str(s), str(d), v, int(n)) for t, s, d, v, n in rows}
+
+
+@pytest.fixture(scope="module")
+def loaded(kafka_bootstrap: str, chdb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
+    uid = uuid.uuid4().hex[:10]
+    home = tmp_path_factory.mktemp("health")
+    rules = home / "health-rules.toml"
+    rules.write_text(RULES)
+    settings = replace(
+        Settings.from_env({}),
+        home=home,
+        kafka_bootstrap=kafka_bootstrap,
+        clickhouse_url=chdb_url,
+        clickhouse_database=f"health_{uid}",
+        topics=Topics.unique(uid, partitions=4),
+        processor_id=f"proc-{uid}",
+        sink_group=f"sink-{uid}",
+        sink_batch_ms=100,
+        health_clock="event",  # the simulator's synthetic times drive the clock
+        health_rules=str(rules),
+        health_interval_s=0.5,
+    )
+    with LocalStack(settings, api_port=free_port()) as stack:
+        stack.wait_worker_ready()
+        codec = make_codec("lineage_event", "", settings.topics.events)
+        sim = Simulator(codec, seed=11, **SCENARIO)
+        watermark = 0
+        started = time.monotonic()
+        with LineageEmitter(settings.kafka_config(), settings.topics.events, codec=codec) as emitter:
+            for i, message in enumerate(sim.messages(2000)):
+                if message.event is not None:
+                    emitter.emit(message.event)
+                    if message.event.event_type.value != "RUNNING":
+                        watermark = max(watermark, message.event.event_time)
+                else:
+                    emitter.send_encoded(message.payload or b"", message.key)
+                if i % 100 == 0:  # ~400 events/s: arrival skew across partitions stays within the bound
+                    time.sleep(max(0.0, i / 400 - (time.monotonic() - started)))
+        settled = watermark - LATENESS_MS
+        want_alerts = expected_alerts(sim.truth, settled, DURATIONS)
+        want_links = expected_drift_links(sim.truth, settled)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if _stored_alerts(stack) == want_alerts and _stored_links(stack) == want_links:
+                break
+            time.sleep(1)
+        yield Loaded(stack, sim.truth, settled, want_alerts, want_links)
+
+
+def test_no_record_arrived_later_than_the_lateness_bound(loaded: Loaded) -> None:
+    # otherwise a difference below would be the test's pacing, not the processor
+    assert loaded.stack.worker_metrics()["upriver_health_late_facts"] == 0
+
+
+def test_every_alert_matches_the_simulator_truth(loaded: Loaded) -> None:
+    got = _stored_alerts(loaded.stack)
+    missed, false = loaded.alerts - got, got - loaded.alerts
+    assert not missed and not false, f"missed {sorted(missed)[:5]}; false {sorted(false)[:5]}"
+    kinds = {k for k, *_ in got}
+    assert {"STALE", "STALE_MODEL", "MISSING_UPSTREAM", "UNUSED", "INCOMPLETE_RUN", "DRIFT_IMPACT"} <= kinds
+    stale = {s for k, s, _, resolved in got if k == "STALE" and resolved is None}
+    assert "dataset:warehouse/growth.raw_events" in stale  # the ingest that stopped
+
+
+def test_one_open_alert_per_subject_and_kind(loaded: Loaded) -> None:
+    assert loaded.stack.storage is not None
+    open_alerts = loaded.stack.storage.reader().health.alerts(open_only=True, limit=100_000)
+    keys = [(a["kind"], a["subject"]) for a in open_alerts]
+    assert keys and len(keys) == len(set(keys))
+
+
+def test_each_drift_is_linked_to_exactly_the_affected_models_and_deployments(loaded: Loaded) -> None:
+    assert _stored_links(loaded.stack) == loaded.links
+    assert {target.split(":")[0] for _, _, target, _, _ in loaded.links} == {"model", "deployment"}
+
+
+def test_health_series_and_queries(loaded: Loaded, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    stack = loaded.stack
+    assert stack.storage is not None
+    reader = stack.storage.reader()
+    body = handle(reader, "/api/v1/health", "namespace=warehouse")
+    assert isinstance(body, dict)
+    (warehouse,) = body["namespaces"]
+    assert warehouse["measured_at"] == loaded.settled
+    assert warehouse["artifacts"] >= 7 and warehouse["late"] + warehouse["stale"] >= 1
+    assert 0 < warehouse["coverage_ratio"] <= 1
+    for key, value in stack.settings.to_env().items():
+        monkeypatch.setenv(key, value)
+    assert main(["alerts", "--open", "--kind", "STALE"]) == 0
+    assert "dataset:warehouse/growth.raw_events" in capsys.readouterr().out
+    source = sorted(loaded.links)[0][1]
+    assert main(["drift-impact", source, "--json"]) == 0
+    impact = json.loads(capsys.readouterr().out)
+    affected = {link["target"] for s in impact["signals"] for link in s["affects"]}
+    assert affected == {target for _, src, target, _, _ in loaded.links if src == source}
+    assert main(["health"]) == 0
+    assert "warehouse" in capsys.readouterr().out
+
+
+def test_metrics_endpoints_expose_the_catalogue(loaded: Loaded) -> None:
+    worker = loaded.stack.worker_metrics()
+    assert worker["upriver_processor_events_total"] >= 2000
+    assert any(k.startswith("upriver_health_stale_artifacts{") and v > 0 for k, v in worker.items())
+    assert any(k.startswith('upriver_health_open_alerts{kind="DRIFT_IMPACT"') for k in worker)
+    assert loaded.stack.api is not None
+    with urllib.request.urlopen(f"{loaded.stack.api.url}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    assert "upriver_sink_end_to_end_seconds_bucket" in text
+    assert "upriver_consumer_lag{" in text
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def test_a_real_prometheus_scrapes_the_stack_and_evaluates_the_rules(loaded: Loaded, tmp_path: Path) -> None:
+    binary = shutil.which("prometheus")
+    assert binary, "prometheus not found: `make test` installs Debian's prometheus package"
+    stack = loaded.stack
+    assert stack.api is not None
+    shutil.copy(ROOT / "compose" / "prometheus" / "alerts.yml", tmp_path / "alerts.yml")
+    api = stack.api.url.removeprefix("http://")
+    worker = f"127.0.0.1:{stack.settings.metrics_port}"
+    (tmp_path / "prometheus.yml").write_text(
+        "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+        "rule_files: [alerts.yml]\n"
+        "scrape_configs:\n"
+        f"  - {{job_name: upriver-processor, static_configs: [{{targets: ['{worker}']}}]}}\n"
+        f"  - {{job_name: upriver-sink, static_configs: [{{targets: ['{api}']}}]}}\n"
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("w"),
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        deadline = time.monotonic() + 60
+        states: dict[str, str] = {}
+        while time.monotonic() < deadline:
+            try:
+                targets = _get(f"{base}/targets")["data"]["activeTargets"]
+                rules = [r for g in _get(f"{base}/rules")["data"]["groups"] for r in g["rules"]]
+                states = {a["labels"]["alertname"]: a["state"] for a in _get(f"{base}/alerts")["data"]["alerts"]}
+            except OSError:
+                time.sleep(0.5)
+                continue
+            if (
+                len(targets) == 2
+                and all(t["health"] == "up" for t in targets)
+                and rules
+                and all(r["health"] == "ok" and r["lastEvaluation"] > "2000" for r in rules)
+                and "UpriverStaleArtifacts" in states
+            ):
+                break
+            time.sleep(0.5)
+        assert len(targets) == 2 and all(t["health"] == "up" for t in targets), targets
+        assert len(rules) == 9 and all(r["health"] == "ok" for r in rules), rules
+        # the stopped ingest is past its SLA and drift reaches models: both rules see it
+        assert states.get("UpriverStaleArtifacts") in ("pending", "firing"), states
+        assert states.get("UpriverDriftReachesModels") == "firing", states
+        assert "UpriverTargetDown" not in states
+        query = _get(f"{base}/query?query=sum(upriver_health_stale_artifacts)")["data"]["result"]
+        assert float(query[0]["value"][1]) >= 1
+    finally:
+        proc.terminate()
+        proc.wait(10)
