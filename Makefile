@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 EVENTS ?= 50000
 
-.PHONY: install prereqs promtool jars demo up test test-fast bench bench-faust bench-graph lint clean
+.PHONY: install prereqs promtool jars demo up test test-fast bench bench-faust bench-graph bench-health lint clean
 
 # Java 17 and Maven run the Kafka broker; on a machine without them, install Debian's packages (root).
 prereqs:
@@ -58,6 +58,10 @@ bench-faust: jars
 GRAPH_EDGES ?= 1000000 10000000
 bench-graph: install
 	$(BIN)/python -m benchmarks.graph --edges $(GRAPH_EDGES)
+
+# health processor on vs off through the local stack, and the engine at 1M artifacts -> results/health.json
+bench-health: jars
+	$(BIN)/python -m benchmarks.health
 
 clean:
 	rm -rf .upriver test-artifacts

@@ -348,8 +348,19 @@ class HealthEngine:
     def sweep(self) -> None:
         """The timer pass: open every alert whose onset is at or before the settled time."""
         t = self.settled
-        for nid in self.nodes:
-            self._sync_node(nid, t)
+        for nid, node in self.nodes.items():
+            # only the kinds that can hold for this node (conditions clear at facts, which sync every kind)
+            if node.retired_at is not None:
+                continue
+            self._sync("STALE", nid, t)
+            self._sync("UNUSED", nid, t)
+            if node.kind in REQUIRES_UPSTREAM and not node.produced:
+                self._sync("MISSING_UPSTREAM", nid, t)
+            if node.drift:
+                self._sync("DRIFT_IMPACT", nid, t)
+            if node.serving:
+                self._sync("UNREGISTERED_MODEL", nid, t)
+                self._sync("STALE_MODEL", nid, t)
         for job in list(self.open_runs):
             self._sync("INCOMPLETE_RUN", "job:" + job, t)
         cutoff = t - self.done_retention_ms

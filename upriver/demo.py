@@ -6,8 +6,10 @@ Prints the summary and the upstream lineage tree of the simulated production mod
 from __future__ import annotations
 
 import time
+from collections import Counter
+from dataclasses import replace
 
-from upriver.lineage import render_tree
+from upriver.lineage import LineageReader, render_tree
 from upriver.settings import Settings
 from upriver.stack import LocalStack
 from upriver.workload import Report, run_workload
@@ -36,7 +38,58 @@ def summary(report: Report) -> str:
     return "\n".join(lines)
 
 
+# The demo streams a burst of a few seconds in wall-clock time: health settings on that scale.
+DEMO_RULES = """
+[defaults]
+lateness = "10s"
+run_timeout = "30s"
+upstream_grace = "5s"
+unused_after = "1h"
+model_lag = "5s"
+"""
+
+
+def health_summary(reader: LineageReader) -> str:
+    namespaces = reader.health.health()["namespaces"]
+    total = Counter[str]()
+    for ns in namespaces:
+        for metric in ("artifacts", "fresh", "late", "stale", "unknown"):
+            total[metric] += int(ns.get(metric, 0))
+    alerts = reader.health.alerts(open_only=True, limit=100_000)
+    by_kind = Counter(a["kind"] for a in alerts)
+    lines = [
+        "Lineage health (upriver health · upriver alerts --open)",
+        f"  artifacts              {total['artifacts']:>9,}  in {len(namespaces)} namespaces: "
+        f"{total['fresh']:,} fresh, {total['late'] + total['stale']:,} late or stale, "
+        f"{total['unknown']:,} without an SLA yet",
+        f"  open alerts            {len(alerts):>9,}  "
+        + (", ".join(f"{n} {kind}" for kind, n in sorted(by_kind.items())) or "none"),
+    ]
+    drift = next((a for a in alerts if a["kind"] == "DRIFT_IMPACT"), None)
+    if drift is not None:
+        lines.append(f"  e.g. drift reaches     {drift['subject']} via {' -> '.join(drift['path'])}")
+    return "\n".join(lines)
+
+
+def _wait_health(stack: LocalStack, until_ms: int, timeout: float = 60.0) -> None:
+    """Until the health processor has settled past `until_ms` and run a timer pass after it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if stack.worker_metrics().get("upriver_health_settled_time_seconds", 0) * 1000 >= until_ms:
+                time.sleep(2 * stack.settings.health_interval_s)  # its figures reach ClickHouse
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+
+
 def run_demo(settings: Settings, events: int, seed: int) -> int:
+    if settings.health_enabled and not settings.health_rules:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        rules = settings.home / "health-rules.demo.toml"
+        rules.write_text(DEMO_RULES)
+        settings = replace(settings, health_rules=str(rules.resolve()), health_interval_s=1.0)
     started = time.monotonic()
     print("Starting the local stack (Kafka broker, faust worker, ClickHouse sink)...", flush=True)
     with LocalStack(settings, api_port=0) as stack:
@@ -49,13 +102,19 @@ def run_demo(settings: Settings, events: int, seed: int) -> int:
             graph = stack.storage.reader().upstream(truth.production_deployment, depth=10)
             print(f"\nUpstream lineage of the production deployment {truth.production_deployment}:")
             print(render_tree(graph))
+            if stack.settings.health_enabled:
+                print("\nWaiting for the health processor to settle (lateness 10 s)...", flush=True)
+                _wait_health(stack, int(time.time() * 1000) - 10_000)
+                print(health_summary(stack.storage.reader()))
         s = stack.settings
         print(
             f"\nWhere to look:\n  ClickHouse data   {s.clickhouse_url} (database {s.clickhouse_database}; "
-            "tables edges, runs, nodes, dead_letters)\n"
+            "tables edges, runs, nodes, dead_letters, alerts, drift_links, health)\n"
+            f"  metrics           {stack.settings.metrics_port and f'http://127.0.0.1:{stack.settings.metrics_port}/metrics'}"
+            " (worker), /metrics on the read API (sink)\n"
             f"  logs              {stack.log_dir}\n"
             "  run it yourself   `upriver up`, then `upriver simulate --events 10000` and\n"
-            f"                    `upriver lineage upstream {truth.production_deployment}`"
+            f"                    `upriver lineage upstream {truth.production_deployment}`, `upriver alerts --open`"
         )
         print("\nStopping the stack...", flush=True)
     return 0 if report.complete and report.missing_edges == 0 else 1
