@@ -287,6 +287,8 @@ class HealthEngine:
         self.done: dict[str, list[int]] = {}  # run id -> [end time, revision] of applied runs (replays)
         self.done_retention_ms = 86_400_000
         self.late_facts = 0  # records that arrived later than the lateness bound
+        self.figures: dict[tuple[str, str], float] = {}  # the last timer pass's namespace figures
+        self.figures_at = self.settled
         self.dirty: set[str] = set()
         self._rule_cache: dict[tuple[str, str, str], tuple[int | None, int | None]] = {}
 
@@ -346,32 +348,74 @@ class HealthEngine:
             self.dirty.add("meta")
 
     def sweep(self) -> None:
-        """The timer pass: open every alert whose onset is at or before the settled time."""
-        t = self.settled
-        for nid, node in self.nodes.items():
-            # only the kinds that can hold for this node (conditions clear at facts, which sync every kind)
+        """The timer pass's alert half: open every alert whose onset is at or before the settled time."""
+        for _ in self.timer_pass(chunk=0, figures=False):
+            pass
+
+    def metrics(self) -> dict[tuple[str, str], float]:
+        """(namespace, metric) -> value at the settled time: freshness counts, coverage, open alerts."""
+        for _ in self.timer_pass(chunk=0, sync=False):
+            pass
+        return self.figures
+
+    def timer_pass(self, chunk: int = 50_000, sync: bool = True, figures: bool = True) -> Iterator[None]:
+        """Sweep every artifact (`sync`) and count the namespace figures into `self.figures` (`figures`),
+        yielding after every `chunk` artifacts (0: never) so the caller can let other work run between.
+        Each artifact is synced at the settled time of that moment: facts applied meanwhile are consistent
+        with it (a pass that used its start time could resolve an alert a newer fact keeps open)."""
+        out: dict[tuple[str, str], float] = {}
+        produced: dict[str, int] = {}
+        for i, nid in enumerate(list(self.nodes)):
+            if chunk and i and i % chunk == 0:
+                yield
+            node = self.nodes[nid]
             if node.retired_at is not None:
                 continue
-            self._sync("STALE", nid, t)
-            self._sync("UNUSED", nid, t)
-            if node.kind in REQUIRES_UPSTREAM and not node.produced:
-                self._sync("MISSING_UPSTREAM", nid, t)
-            if node.drift:
-                self._sync("DRIFT_IMPACT", nid, t)
-            if node.serving:
-                self._sync("UNREGISTERED_MODEL", nid, t)
-                self._sync("STALE_MODEL", nid, t)
-        for job in list(self.open_runs):
-            self._sync("INCOMPLETE_RUN", "job:" + job, t)
-        cutoff = t - self.done_retention_ms
-        expired = []
-        for rid, (end, _) in self.done.items():  # in end order, nearly: stop at the first live one
-            if end >= cutoff:
-                break
-            expired.append(rid)
-        for rid in expired:
-            del self.done[rid]
-            self.dirty.add("d:" + rid)
+            t = self.settled
+            if sync:
+                # only the kinds that can hold for this node (conditions clear at facts, which sync every kind)
+                self._sync("STALE", nid, t)
+                self._sync("UNUSED", nid, t)
+                if node.kind in REQUIRES_UPSTREAM and not node.produced:
+                    self._sync("MISSING_UPSTREAM", nid, t)
+                if node.drift:
+                    self._sync("DRIFT_IMPACT", nid, t)
+                if node.serving:
+                    self._sync("UNREGISTERED_MODEL", nid, t)
+                    self._sync("STALE_MODEL", nid, t)
+            if figures:
+                ns = node.namespace
+                out[(ns, "artifacts")] = out.get((ns, "artifacts"), 0) + 1
+                status = self.freshness(nid, t).status.lower()
+                out[(ns, status)] = out.get((ns, status), 0) + 1
+                if node.produced:
+                    produced[ns] = produced.get(ns, 0) + 1
+        t = self.settled
+        if sync:
+            for job in list(self.open_runs):
+                self._sync("INCOMPLETE_RUN", "job:" + job, t)
+            cutoff = t - self.done_retention_ms
+            expired = []
+            for rid, (end, _) in self.done.items():  # in end order, nearly: stop at the first live one
+                if end >= cutoff:
+                    break
+                expired.append(rid)
+            for rid in expired:
+                del self.done[rid]
+                self.dirty.add("d:" + rid)
+        if figures:
+            for (ns, metric), n in list(out.items()):
+                if metric == "artifacts":
+                    out[(ns, "coverage_ratio")] = produced.get(ns, 0) / n
+            for alert in self.alerts.values():
+                for metric in ("open_alerts", alert["category"]):
+                    k = (alert["namespace"], metric)
+                    out[k] = out.get(k, 0) + 1
+            for job, runs in self.open_runs.items():
+                k = (_namespace_of("job:" + job), "running_runs")
+                out[k] = out.get(k, 0) + len(runs)
+            self.figures = out
+            self.figures_at = t
 
     # ---- facts ----------------------------------------------------------------------------------
 
@@ -757,32 +801,6 @@ class HealthEngine:
         return node
 
     # ---- reading --------------------------------------------------------------------------------
-
-    def metrics(self) -> dict[tuple[str, str], float]:
-        """(namespace, metric) -> value at the settled time: freshness counts, coverage, open alerts."""
-        t = self.settled
-        out: dict[tuple[str, str], float] = {}
-        produced: dict[str, int] = {}
-        for nid, node in self.nodes.items():
-            if node.retired_at is not None:
-                continue
-            ns = node.namespace
-            out[(ns, "artifacts")] = out.get((ns, "artifacts"), 0) + 1
-            status = self.freshness(nid, t).status.lower()
-            out[(ns, status)] = out.get((ns, status), 0) + 1
-            if node.produced:
-                produced[ns] = produced.get(ns, 0) + 1
-        for (ns, metric), n in list(out.items()):
-            if metric == "artifacts":
-                out[(ns, "coverage_ratio")] = produced.get(ns, 0) / n
-        for alert in self.alerts.values():
-            for metric in ("open_alerts", alert["category"]):
-                k = (alert["namespace"], metric)
-                out[k] = out.get(k, 0) + 1
-        for job, runs in self.open_runs.items():
-            k = (_namespace_of("job:" + job), "running_runs")
-            out[k] = out.get(k, 0) + len(runs)
-        return out
 
     def take(self) -> tuple[list[Record], list[Record]]:
         """Alert transitions and drift links produced since the last call."""
