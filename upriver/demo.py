@@ -71,16 +71,17 @@ def health_summary(reader: LineageReader) -> str:
     return "\n".join(lines)
 
 
-def _wait_health(stack: LocalStack, until_ms: int, timeout: float = 60.0) -> None:
-    """Until the health processor has settled past `until_ms` and run a timer pass after it."""
+def _wait_health(stack: LocalStack, until_ms: int, timeout: float = 90.0) -> None:
+    """Until a health timer pass settled past `until_ms` is queryable in ClickHouse."""
+    assert stack.storage is not None
+    client, db = stack.storage.read_client, stack.storage.database
+    sql = f"SELECT toUnixTimestamp64Milli(max(measured_at)), count() FROM {db}.health"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            if stack.worker_metrics().get("upriver_health_settled_time_seconds", 0) * 1000 >= until_ms:
-                time.sleep(2 * stack.settings.health_interval_s)  # its figures reach ClickHouse
-                return
-        except OSError:
-            pass
+        latest, rows = client.query(sql).result_rows[0]
+        if rows and int(latest) >= until_ms:
+            time.sleep(1.0)  # the alerts published with that pass
+            return
         time.sleep(0.5)
 
 
@@ -104,7 +105,7 @@ def run_demo(settings: Settings, events: int, seed: int) -> int:
             print(render_tree(graph))
             if stack.settings.health_enabled:
                 print("\nWaiting for the health processor to settle (lateness 10 s)...", flush=True)
-                _wait_health(stack, int(time.time() * 1000) - 10_000)
+                _wait_health(stack, int(time.time() * 1000))  # every event of the workload settled
                 print(health_summary(stack.storage.reader()))
         s = stack.settings
         print(
