@@ -25,7 +25,9 @@ from prometheus_client import start_http_server
 from processors import dedup, metrics, runs, validation
 from processors.health import HealthConfig, HealthEngine
 from processors.publisher import Publisher
+from schemas import openlineage
 from schemas.codec import make_codec
+from schemas.keys import partition_key
 from schemas.model import DeadLetter
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,8 @@ class ProcessorConfig:
     health_config: HealthConfig = field(default_factory=HealthConfig)
     health_clock: str = "wall"  # wall: the machine's clock; event: the greatest event time seen (replays)
     health_interval_s: float = 10.0
+    # OpenLineage JSON topic (the openlineage-python/Java kafka transport's format); "" turns it off.
+    openlineage_topic: str = ""
 
 
 def now_ms() -> int:
@@ -273,9 +277,44 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
 
     if cfg.health_enabled:
         _wire_health(app, cfg, publisher, run_codec)
+    if cfg.openlineage_topic:
+        _wire_openlineage(app, cfg, publisher, event_codec, reject)
     if cfg.metrics_port:
         start_http_server(cfg.metrics_port, addr=cfg.metrics_host)
     return app
+
+
+def _wire_openlineage(
+    app: faust.App,
+    cfg: ProcessorConfig,
+    publisher: Publisher,
+    event_codec: Any,
+    reject: Callable[[Any, validation.Rejection], None],
+) -> None:
+    """OpenLineage JSON from `cfg.openlineage_topic` -> Avro LineageEvents on the events topic (where the
+    processor takes them like any other event) or, refused with the reason, the dead-letter topic. The
+    event id is derived from the event's content, so a replay after a crash is dropped as a duplicate."""
+    ol_topic = _raw_topic(app, cfg.openlineage_topic, cfg.partitions)
+
+    @app.agent(ol_topic, name="openlineage-kafka")
+    async def openlineage_in(stream: Any) -> None:
+        async for batch in stream.take_events(TAKE_MAX, within=TAKE_WITHIN_S):
+            for event in batch:
+                msg = event.message
+                try:
+                    record = openlineage.to_record(openlineage.decode(msg.value or b""))
+                    found = validation.problems(record)
+                    if found:
+                        raise openlineage.OpenLineageError("; ".join(found))
+                except openlineage.OpenLineageError as exc:
+                    kind = validation.UNDECODABLE if str(exc).startswith("not JSON") else validation.INVALID
+                    reject(msg, validation.Rejection(kind, f"OpenLineage: {exc}"))
+                    metrics.OPENLINEAGE_IN.labels("rejected").inc()
+                    continue
+                ts = int(msg.timestamp * 1000) if msg.timestamp else None
+                value = event_codec.encode(record)
+                publisher.publish(cfg.events_topic, partition_key(record["run_id"]), value, timestamp=ts)
+                metrics.OPENLINEAGE_IN.labels("accepted").inc()
 
 
 def _wire_health(app: faust.App, cfg: ProcessorConfig, publisher: Publisher, run_codec: Any) -> None:

@@ -25,6 +25,12 @@ BATCH_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
 
+OPENLINEAGE_IN = Counter(
+    "upriver_processor_openlineage_events_total",
+    "OpenLineage JSON messages read from the OpenLineage topic, accepted or refused (dead-lettered)",
+    ["result"],
+)
+
 # ---- health (processors/health.py) ------------------------------------------------------------------
 HEALTH_RUNS_IN = Counter("upriver_health_runs_total", "Run records read by the health processor")
 HEALTH_LATE = Gauge("upriver_health_late_facts", "Run records that arrived later than the lateness bound")

@@ -5,9 +5,11 @@ Stdlib `ThreadingHTTPServer`; JSON in, JSON out; errors are JSON with a message.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -15,6 +17,9 @@ from urllib.parse import parse_qs, urlparse
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from schemas.openlineage import MAX_EVENT_BYTES
+from upriver import metrics
+from upriver.ingest import MAX_BODY_BYTES, IngestError, OpenLineageIngest, body_bytes
 from upriver.lineage import LineageGraph, LineageReader, NodeNotFound, kind_of, parse_time, to_json
 
 log = logging.getLogger(__name__)
@@ -151,33 +156,117 @@ def _route(reader: LineageReader, path: str, params: dict[str, list[str]]) -> di
 
 
 class ApiServer:
-    """Serves `handle` on host:port in a daemon thread; `stop()` shuts it down."""
+    """Serves the read API (`handle`), OpenLineage ingest (POST, when `ingest` is given) and /metrics on
+    host:port in daemon threads; `stop()` shuts it down. With `token`, every /api/ request needs
+    `Authorization: Bearer <token>` (the OpenLineage transports' api_key); /healthz and /metrics do not."""
 
-    def __init__(self, reader: LineageReader, host: str, port: int) -> None:
+    def __init__(
+        self,
+        reader: LineageReader,
+        host: str,
+        port: int,
+        ingest: OpenLineageIngest | None = None,
+        token: str = "",
+    ) -> None:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def do_GET(self) -> None:
                 url = urlparse(self.path)
+                started = time.perf_counter()
                 if url.path == "/metrics":  # this process's Prometheus metrics (the sink's, here)
                     self._send(200, generate_latest(), CONTENT_TYPE_LATEST)
                     return
+                if not self._authorized(url.path):
+                    return
+                body: dict[str, Any] | TextBody
                 try:
-                    status, body = 200, handle(outer.reader, url.path, url.query)
+                    if url.path == "/api/v1/openapi.json":
+                        status, body = 200, openapi()
+                    elif url.path == "/api/v1/lineage":
+                        status, body = 200, marquez_lineage(outer.reader, parse_qs(url.query))
+                    else:
+                        status, body = 200, handle(outer.reader, url.path, url.query)
                 except ApiError as exc:
                     status, body = exc.status, {"error": str(exc)}
                 except Exception as exc:
-                    log.exception("API request %s failed", self.path)
+                    log.exception("API request %s failed", url.path)
                     status, body = 500, {"error": f"internal error: {type(exc).__name__}"}
                 if isinstance(body, TextBody):
                     self._send(status, body.text.encode(), body.content_type)
                 else:
                     self._send(status, json.dumps(body).encode(), "application/json")
+                metrics.REQUEST_SECONDS.labels("GET", _route_label(url.path)).observe(time.perf_counter() - started)
 
-            def _send(self, status: int, data: bytes, content_type: str) -> None:
+            def do_POST(self) -> None:
+                url = urlparse(self.path)
+                started = time.perf_counter()
+                if not self._authorized(url.path):
+                    return
+                try:
+                    status, body = self._post(url.path)
+                except IngestError as exc:
+                    status, body = exc.status, {"error": str(exc)}
+                except Exception as exc:
+                    log.exception("API request %s failed", url.path)
+                    status, body = 500, {"error": f"internal error: {type(exc).__name__}"}
+                self._send(status, b"" if body is None else json.dumps(body).encode(), "application/json")
+                metrics.REQUEST_SECONDS.labels("POST", _route_label(url.path)).observe(time.perf_counter() - started)
+
+            def _post(self, path: str) -> tuple[int, Any]:
+                if path not in ("/api/v1/lineage", "/api/v1/lineage/batch"):
+                    self._drain()
+                    return 404, {"error": f"no such endpoint {path!r}"}
+                if outer.ingest is None:
+                    self._drain()
+                    return 503, {"error": "OpenLineage ingest is not enabled on this server"}
+                length = int(self.headers.get("Content-Length") or 0)
+                limit = MAX_BODY_BYTES if path.endswith("/batch") else MAX_EVENT_BYTES
+                if length > limit:
+                    if length <= 2 * MAX_BODY_BYTES:
+                        self._drain(length)  # read and drop it, so the client sees the answer
+                    else:
+                        self.close_connection = True
+                    return 413, {"error": f"body is {length:,} bytes; the limit is {limit:,} (docs/openlineage.md)"}
+                body = body_bytes(self.rfile.read(length), self.headers.get("Content-Encoding"), limit)
+                if path.endswith("/batch"):
+                    result = outer.ingest.batch(body)
+                    status = 200 if not result.failures else 207 if result.successful else 400
+                    return status, result.to_json()
+                outer.ingest.one(body)
+                return 201, None
+
+            def _drain(self, length: int | None = None) -> None:
+                left = int(self.headers.get("Content-Length") or 0) if length is None else length
+                while left > 0:
+                    chunk = self.rfile.read(min(left, 1 << 20))
+                    if not chunk:
+                        break
+                    left -= len(chunk)
+
+            def _authorized(self, path: str) -> bool:
+                if not outer.token or not path.startswith("/api/"):
+                    return True
+                given = self.headers.get("Authorization") or ""
+                if hmac.compare_digest(given.encode(), f"Bearer {outer.token}".encode()):
+                    return True
+                if self.command == "POST":
+                    self.close_connection = True
+                # the header's value is never logged or echoed
+                self._send(401, json.dumps({"error": "missing or wrong bearer token"}).encode(), "application/json",
+                           extra={"WWW-Authenticate": "Bearer"})  # fmt: skip
+                return False
+
+            def _send(self, status: int, data: bytes, content_type: str, extra: dict[str, str] | None = None) -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
+                for k, v in (extra or {}).items():
+                    self.send_header(k, v)
+                if self.close_connection:
+                    self.send_header("Connection", "close")
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -185,7 +274,10 @@ class ApiServer:
                 log.debug(format, *args)
 
         self.reader = reader
+        self.ingest = ingest
+        self.token = token
         self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="upriver-api", daemon=True)
 
     @property
@@ -200,3 +292,158 @@ class ApiServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        if self.ingest is not None:
+            self.ingest.close()
+
+
+def _route_label(path: str) -> str:
+    """A bounded label for a request path: known routes as they are, anything else `other`."""
+    known = {"/api/v1/lineage", "/api/v1/lineage/batch", "/api/v1/openapi.json", "/healthz", "/metrics"}
+    known |= {f"/api/v1/{r}" for r in ("upstream", "downstream", "impact", "path", "provenance", "node", "search",
+                                       "health", "alerts", "drift-impact")}  # fmt: skip
+    return path if path in known else "other"
+
+
+def _marquez_id(node: str) -> str:
+    _kind, _, rest = node.partition(":")
+    ns, _, name = rest.partition("/")
+    return f"dataset:{ns}:{name}" if "#" not in node else f"field:{ns}:{name}"
+
+
+def _resolve_marquez(reader: LineageReader, node_id: str) -> str:
+    """Marquez's `dataset:<namespace>:<name>` (namespaces may hold ':') or an Upriver node id."""
+    kind, sep, rest = node_id.partition(":")
+    if kind == "dataset" and sep:
+        cuts = [i for i, c in enumerate(rest) if c == ":"]
+        for i in reversed(cuts):
+            candidate = f"dataset:{rest[:i]}/{rest[i + 1 :]}"
+            if reader.node_exists(candidate):
+                return candidate
+    if kind == "job":
+        raise ApiError(400, "job nodes: ask for one of the job's datasets (Upriver keys lineage by artifact)")
+    return reader.resolve(node_id)
+
+
+def marquez_lineage(reader: LineageReader, params: dict[str, list[str]]) -> dict[str, Any]:
+    """`GET /api/v1/lineage?nodeId=dataset:ns:name&depth=N` shaped like Marquez's answer: a graph of
+    dataset and job nodes with their in/out edges (jobs come from the edges' producing jobs)."""
+    raw = params.get("nodeId", [""])[0]
+    if not raw:
+        raise ApiError(400, "query parameter 'nodeId' is required, e.g. nodeId=dataset:warehouse:orders")
+    try:
+        node = _resolve_marquez(reader, raw)
+    except NodeNotFound as exc:
+        raise ApiError(404, str(exc)) from exc
+    depth = _int(params, "depth", 20, 1, MAX_DEPTH)
+    as_of = _as_of(params)
+    up = reader.upstream(node, depth=depth, as_of=as_of)
+    down = reader.downstream(node, depth=depth, as_of=as_of)
+    pairs = {(s, d) for s, d, _ in (*up.edges, *down.edges) if "#" not in s}
+    jobs = reader.jobs_of(sorted(pairs))
+    graph: dict[str, dict[str, Any]] = {}
+
+    def vertex(vid: str, vtype: str, data: dict[str, Any]) -> dict[str, Any]:
+        return graph.setdefault(vid, {"id": vid, "type": vtype, "data": data, "inEdges": [], "outEdges": []})
+
+    for n in sorted({node, *up.nodes, *down.nodes}):
+        if "#" in n:
+            continue
+        kind, _, rest = n.partition(":")
+        ns, _, name = rest.partition("/")
+        vertex(_marquez_id(n), "DATASET", {"id": {"namespace": ns, "name": name}, "namespace": ns, "name": name,
+                                           "kind": kind.upper(), "upriverId": n})  # fmt: skip
+    edges: set[tuple[str, str]] = set()
+    for (src, dst), job_list in sorted(jobs.items()):
+        for job in job_list:
+            jns, _, jname = job.partition("/")
+            jid = f"job:{jns}:{jname}"
+            vertex(jid, "JOB", {"id": {"namespace": jns, "name": jname}, "namespace": jns, "name": jname})
+            edges.add((_marquez_id(src), jid))
+            edges.add((jid, _marquez_id(dst)))
+    for origin, destination in sorted(edges):
+        edge = {"origin": origin, "destination": destination}
+        graph[origin]["outEdges"].append(edge)
+        graph[destination]["inEdges"].append(edge)
+    return {"graph": list(graph.values())}
+
+
+def openapi() -> dict[str, Any]:
+    """The OpenAPI 3 document of this server (docs/openlineage.md lists the same)."""
+    node = {"name": "node", "in": "query", "required": True, "schema": {"type": "string"},
+            "description": "node id kind:namespace/name, or a unique name"}  # fmt: skip
+    as_of = {"name": "as_of", "in": "query", "schema": {"type": "string"},
+             "description": "ISO 8601 time or epoch ms: the graph as valid then"}  # fmt: skip
+    depth = {"name": "depth", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_DEPTH}}
+    error = {
+        "description": "error",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    ok = {"description": "JSON", "content": {"application/json": {"schema": {"type": "object"}}}}
+
+    def get(summary: str, *parameters: dict[str, Any]) -> dict[str, Any]:
+        return {"get": {"summary": summary, "parameters": list(parameters),
+                        "responses": {"200": ok, "400": error, "404": error}}}  # fmt: skip
+
+    ol_event = {"$ref": "https://openlineage.io/spec/2-0-2/OpenLineage.json"}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Upriver",
+            "version": "1",
+            "description": "Lineage queries, lineage health and OpenLineage ingest (docs/openlineage.md)",
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": {"type": "object", "properties": {"error": {"type": "string"}}}},
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/lineage": {
+                "post": {
+                    "summary": "Ingest one OpenLineage event (gzip accepted); durable in Kafka when answered",
+                    "requestBody": {"content": {"application/json": {"schema": ol_event}}},
+                    "responses": {
+                        "201": {"description": "accepted"},
+                        "400": error,
+                        "401": error,
+                        "413": error,
+                        "503": error,
+                    },
+                },
+                **get(
+                    "Marquez-shaped lineage graph around a node",
+                    {
+                        "name": "nodeId",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string"},
+                        "description": "dataset:<namespace>:<name> (or an Upriver node id)",
+                    },
+                    depth,
+                    as_of,
+                ),
+            },
+            "/api/v1/lineage/batch": {
+                "post": {
+                    "summary": "Ingest a JSON array of OpenLineage events; per-event results",
+                    "requestBody": {"content": {"application/json": {"schema": {"type": "array", "items": ol_event}}}},
+                    "responses": {"200": ok, "207": ok, "400": error, "401": error, "413": error, "503": error},
+                }
+            },
+            "/api/v1/upstream": get("Everything a node was derived from", node, depth, as_of),
+            "/api/v1/downstream": get("Everything derived from a node", node, depth, as_of),
+            "/api/v1/impact": get("Affected nodes by kind (format=csv for CSV)", node, depth, as_of),
+            "/api/v1/path": get(
+                "A path between two nodes",
+                {"name": "from", "in": "query", "required": True},
+                {"name": "to", "in": "query", "required": True},
+                as_of,
+            ),
+            "/api/v1/provenance": get("The run that produced a version, and what it read", node, as_of),
+            "/api/v1/node": get("A node's attributes and versions", node),
+            "/api/v1/search": get("Nodes by name", {"name": "q", "in": "query", "required": True}),
+            "/api/v1/health": get("Lineage health per namespace", {"name": "namespace", "in": "query"}),
+            "/api/v1/alerts": get("Health alerts", {"name": "open", "in": "query"}, {"name": "kind", "in": "query"}),
+            "/api/v1/drift-impact": get("Models and deployments a node's drift reaches", node),
+        },
+    }

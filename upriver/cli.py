@@ -91,8 +91,7 @@ def cmd_sink(settings: Settings, args: argparse.Namespace) -> int:
     """The sink and the read API in one process (with chDB only one process may open the database)."""
     import threading
 
-    from upriver.api import ApiServer
-    from upriver.components import open_storage, sink_loader
+    from upriver.components import api_server, open_storage, sink_loader
     from upriver.lag import LagMonitor
 
     settings = _bootstrap(settings)
@@ -100,7 +99,7 @@ def cmd_sink(settings: Settings, args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    api = ApiServer(storage.reader(), settings.api_host, settings.api_port).start()
+    api = api_server(settings, storage).start()
     lag = LagMonitor.for_pipeline(settings).start()
     print(f"sink running; read API and /metrics on {api.url}", flush=True)
     try:
@@ -156,9 +155,12 @@ class CliError(Exception):
     """A query the user can fix (unknown node, bad argument): printed to stderr, exit code 1."""
 
 
-def _query_api(api_url: str, path: str, query: str) -> Any:
+def _query_api(api_url: str, path: str, query: str, token: str = "") -> Any:
+    request = urllib.request.Request(f"{api_url}{path}?{query}")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(f"{api_url}{path}?{query}", timeout=120) as resp:
+        with urllib.request.urlopen(request, timeout=120) as resp:
             data = resp.read()
             if resp.headers.get_content_type() == "application/json":
                 return json.loads(data)
@@ -176,7 +178,7 @@ def _read_side(settings: Settings, path: str, params: dict[str, Any]) -> Any:
     query = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")}, doseq=True)
     state = read_state(settings.home)
     if state is not None and state.get("api_url") and settings.clickhouse_url.startswith("chdb://"):
-        return _query_api(state["api_url"], path, query)
+        return _query_api(state["api_url"], path, query, settings.api_token)
     from upriver.components import open_storage
 
     reader = open_storage(settings, migrate=False).reader()

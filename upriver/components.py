@@ -10,10 +10,13 @@ from typing import Any
 
 from processors.app import ProcessorConfig
 from processors.health import HealthConfig
+from schemas.codec import make_codec
 from sinks.clickhouse import connect
 from sinks.loader import SinkLoader, build_sink
 from sinks.migrations import apply_migrations
 from sinks.writer import ClickHouseWriter
+from upriver.api import ApiServer
+from upriver.ingest import OpenLineageIngest
 from upriver.lineage import LineageReader
 from upriver.settings import Settings
 
@@ -40,6 +43,7 @@ def processor_config(settings: Settings) -> ProcessorConfig:
         health_config=HealthConfig.from_toml(settings.health_rules) if settings.health_rules else HealthConfig(),
         health_clock=settings.health_clock,
         health_interval_s=settings.health_interval_s,
+        openlineage_topic=settings.topics.openlineage,
     )
 
 
@@ -66,3 +70,11 @@ def open_storage(settings: Settings, migrate: bool = True) -> Storage:
 def sink_loader(settings: Settings, storage: Storage) -> SinkLoader:
     writer = ClickHouseWriter(storage.write_client, storage.database)
     return build_sink(settings, writer)
+
+
+def api_server(settings: Settings, storage: Storage, port: int | None = None) -> ApiServer:
+    """The HTTP server of a process that owns ClickHouse: read API, health, OpenLineage ingest, /metrics."""
+    codec = make_codec("lineage_event", settings.schema_registry_url, settings.topics.events)
+    ingest = OpenLineageIngest(settings.kafka_config(), settings.topics.events, codec)
+    port = settings.api_port if port is None else port
+    return ApiServer(storage.reader(), settings.api_host, port, ingest=ingest, token=settings.api_token)

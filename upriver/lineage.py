@@ -432,6 +432,27 @@ class LineageReader:
             raise NodeNotFound(f"no node named {text!r}; give its id (kind:namespace/name)")
         raise NodeNotFound(f"{text!r} is ambiguous: {', '.join(matches[:10])}")
 
+    def node_exists(self, node_id: str) -> bool:
+        sql = f"SELECT count() FROM {self._db}.nodes WHERE node_id = {{n:String}}"
+        return bool(self._client.query(sql, parameters={"n": node_id}).result_rows[0][0])
+
+    def jobs_of(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+        """The jobs whose runs made each (src, dst) edge (any revision or validity: for display)."""
+        out: dict[tuple[str, str], list[str]] = {}
+        for chunk in range(0, len(pairs), self._chunk):
+            part = pairs[chunk : chunk + self._chunk]
+            srcs = sorted({s for s, _ in part})
+            sql = (
+                f"SELECT src, dst, groupUniqArray(job) FROM {self._table} "
+                "WHERE src IN {s:Array(String)} AND dst IN {d:Array(String)} GROUP BY src, dst"
+            )
+            rows = self._client.query(sql, parameters={"s": srcs, "d": sorted({d for _, d in part})}).result_rows
+            wanted = set(part)
+            for src, dst, jobs in rows:
+                if (src, dst) in wanted:
+                    out[(str(src), str(dst))] = sorted(str(j) for j in jobs)
+        return out
+
     def versions(self, node_id: str) -> list[dict[str, Any]]:
         """Every version of `node_id` some run wrote: version, run, job, status, times (oldest first)."""
         sql = (

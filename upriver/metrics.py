@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 CONSUMER_LAG = Gauge(
     "upriver_consumer_lag",
@@ -10,3 +10,15 @@ CONSUMER_LAG = Gauge(
     ["group", "topic"],
 )
 LAG_ERRORS = Gauge("upriver_consumer_lag_errors", "1 when the last lag measurement failed, else 0")
+
+INGESTED = Counter(
+    "upriver_openlineage_events_total",
+    "OpenLineage events taken (accepted: published to the events topic) or refused, by transport",
+    ["transport", "result"],
+)
+REQUEST_SECONDS = Histogram(
+    "upriver_http_request_seconds",
+    "HTTP API request latency, by method and route",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)

@@ -29,6 +29,8 @@ ENV: dict[str, str] = {
     "UPRIVER_ALERTS_TOPIC": "upriver.alerts.v1",
     "UPRIVER_HEALTH_TOPIC": "upriver.metrics.v1",
     "UPRIVER_DRIFT_LINKS_TOPIC": "upriver.drift-links.v1",
+    # OpenLineage JSON as the openlineage-python/Java `kafka` transport writes it (docs/openlineage.md).
+    "UPRIVER_OPENLINEAGE_TOPIC": "openlineage.events",
     "UPRIVER_TOPIC_PARTITIONS": "4",
     "UPRIVER_PROCESSOR_ID": "upriver-processor",
     "UPRIVER_SINK_GROUP": "upriver-sink",
@@ -38,6 +40,8 @@ ENV: dict[str, str] = {
     "UPRIVER_METRICS_PORT": "0",
     "UPRIVER_API_HOST": "127.0.0.1",
     "UPRIVER_API_PORT": "5000",
+    # When set, every /api/ request needs `Authorization: Bearer <token>` (OpenLineage transports' api_key).
+    "UPRIVER_API_TOKEN": "",
     # Health processor (docs/health.md): on/off, rules file (TOML), clock (wall | event), timer interval.
     "UPRIVER_HEALTH_ENABLED": "1",
     "UPRIVER_HEALTH_RULES": "",
@@ -66,6 +70,7 @@ class Topics:
     alerts: str = ENV["UPRIVER_ALERTS_TOPIC"]
     health: str = ENV["UPRIVER_HEALTH_TOPIC"]
     drift_links: str = ENV["UPRIVER_DRIFT_LINKS_TOPIC"]
+    openlineage: str = ENV["UPRIVER_OPENLINEAGE_TOPIC"]
     partitions: int = int(ENV["UPRIVER_TOPIC_PARTITIONS"])
 
     @classmethod
@@ -80,11 +85,21 @@ class Topics:
             alerts=f"{base.alerts}.{suffix}",
             health=f"{base.health}.{suffix}",
             drift_links=f"{base.drift_links}.{suffix}",
+            openlineage=f"{base.openlineage}.{suffix}",
             partitions=partitions,
         )
 
     def names(self) -> tuple[str, ...]:
-        return (self.events, self.edges, self.runs, self.dlq, self.alerts, self.health, self.drift_links)
+        return (
+            self.events,
+            self.edges,
+            self.runs,
+            self.dlq,
+            self.alerts,
+            self.health,
+            self.drift_links,
+            self.openlineage,
+        )
 
 
 @dataclass(frozen=True)
@@ -106,6 +121,7 @@ class Settings:
     metrics_port: int = 0
     api_host: str = ENV["UPRIVER_API_HOST"]
     api_port: int = int(ENV["UPRIVER_API_PORT"])
+    api_token: str = field(default="", repr=False)  # never printed
     health_enabled: bool = True
     health_rules: str = ""
     health_clock: str = ENV["UPRIVER_HEALTH_CLOCK"]
@@ -137,6 +153,7 @@ class Settings:
                 alerts=_get(env, "UPRIVER_ALERTS_TOPIC"),
                 health=_get(env, "UPRIVER_HEALTH_TOPIC"),
                 drift_links=_get(env, "UPRIVER_DRIFT_LINKS_TOPIC"),
+                openlineage=_get(env, "UPRIVER_OPENLINEAGE_TOPIC"),
                 partitions=int(_get(env, "UPRIVER_TOPIC_PARTITIONS")),
             ),
             processor_id=_get(env, "UPRIVER_PROCESSOR_ID"),
@@ -147,6 +164,7 @@ class Settings:
             metrics_port=int(_get(env, "UPRIVER_METRICS_PORT")),
             api_host=_get(env, "UPRIVER_API_HOST"),
             api_port=int(_get(env, "UPRIVER_API_PORT")),
+            api_token=_get(env, "UPRIVER_API_TOKEN"),
             health_enabled=_get(env, "UPRIVER_HEALTH_ENABLED").lower() not in ("0", "false", "no", "off"),
             health_rules=_get(env, "UPRIVER_HEALTH_RULES"),
             health_clock=_clock(_get(env, "UPRIVER_HEALTH_CLOCK")),
@@ -175,6 +193,7 @@ class Settings:
             "UPRIVER_ALERTS_TOPIC": self.topics.alerts,
             "UPRIVER_HEALTH_TOPIC": self.topics.health,
             "UPRIVER_DRIFT_LINKS_TOPIC": self.topics.drift_links,
+            "UPRIVER_OPENLINEAGE_TOPIC": self.topics.openlineage,
             "UPRIVER_TOPIC_PARTITIONS": str(self.topics.partitions),
             "UPRIVER_PROCESSOR_ID": self.processor_id,
             "UPRIVER_SINK_GROUP": self.sink_group,
@@ -184,6 +203,7 @@ class Settings:
             "UPRIVER_METRICS_PORT": str(self.metrics_port),
             "UPRIVER_API_HOST": self.api_host,
             "UPRIVER_API_PORT": str(self.api_port),
+            "UPRIVER_API_TOKEN": self.api_token,
             "UPRIVER_HEALTH_ENABLED": "1" if self.health_enabled else "0",
             "UPRIVER_HEALTH_RULES": self.health_rules,
             "UPRIVER_HEALTH_CLOCK": self.health_clock,

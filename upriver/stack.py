@@ -25,7 +25,7 @@ from confluent_kafka.admin import AdminClient
 
 from upriver.api import ApiServer
 from upriver.broker import LocalBroker, ensure_jars
-from upriver.components import Storage, open_storage, sink_loader
+from upriver.components import Storage, api_server, open_storage, sink_loader
 from upriver.lag import LagMonitor
 from upriver.settings import Settings
 from upriver.topics import ensure_topics
@@ -82,7 +82,7 @@ class LocalStack:
         self.start_worker()
         self.lag = LagMonitor.for_pipeline(self.settings).start()
         if self._api_port >= 0:
-            self.api = ApiServer(self.storage.reader(), self.settings.api_host, self._api_port).start()
+            self.api = api_server(self.settings, self.storage, self._api_port).start()
         self._write_state()
         return self
 

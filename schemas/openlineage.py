@@ -1,0 +1,229 @@
+"""OpenLineage events (RunEvent, DatasetEvent, JobEvent; JSON) -> Upriver LineageEvent records. Pure.
+
+Strict where the OpenLineage spec requires (eventTime, producer, run.runId, job namespace and name,
+dataset namespace and name): an event missing one is rejected with a reason naming the field. Lenient
+elsewhere: every facet is kept (unknown or malformed ones as opaque JSON) and an odd facet never drops
+the event's lineage. docs/openlineage.md has the mapping table.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+Record = dict[str, Any]
+
+MAX_EVENT_BYTES = 4 * 1024 * 1024  # larger events are rejected (multi-MB SQL facets are seen in the wild)
+EVENT_TYPES = frozenset({"START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER"})
+# jobType.jobType (dbt, Spark, Airflow ... vocabulary) -> Upriver job kind; the rest is OTHER
+JOB_TYPES = {
+    "QUERY": "TRANSFORM",
+    "SQL": "TRANSFORM",
+    "MODEL": "TRANSFORM",
+    "SNAPSHOT": "TRANSFORM",
+    "SEED": "INGEST",
+    "COPY": "INGEST",
+    "TRAIN": "TRAIN",
+    "TRAINING": "TRAIN",
+    "EVALUATE": "EVALUATE",
+    "PREDICT": "PREDICT",
+    "INFERENCE": "PREDICT",
+    "EMBED": "EMBED",
+}
+PRODUCER_NS = uuid.UUID("6f1c2a3b-9d4e-4f50-8a61-7b8c9d0e1f23")  # event ids of OpenLineage events
+
+
+class OpenLineageError(ValueError):
+    """The event cannot be taken; the message says why (it goes into the HTTP 400 / the dead letter)."""
+
+
+def decode(payload: bytes) -> Any:
+    if len(payload) > MAX_EVENT_BYTES:
+        raise OpenLineageError(
+            f"event is {len(payload):,} bytes; the limit is {MAX_EVENT_BYTES:,} (docs/openlineage.md)"
+        )
+    try:
+        return json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise OpenLineageError(f"not JSON: {exc}") from None
+
+
+def _text(doc: Mapping[str, Any], key: str, where: str) -> str:
+    value = doc.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise OpenLineageError(f"{where}{key} is required (a non-empty string), got {value!r}")
+    return value
+
+
+def parse_time(text: str, where: str = "eventTime") -> int:
+    """ISO 8601 with an offset (or Z) -> epoch ms; a time without an offset is taken as UTC."""
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        raise OpenLineageError(f"{where} {text!r} is not an ISO 8601 date-time") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return int(t.timestamp() * 1000)
+
+
+def _facets(obj: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in keys:
+        value = obj.get(key)
+        if isinstance(value, dict):
+            out.update(value)
+    return out
+
+
+def _canonical(ds: Mapping[str, Any], facets: Mapping[str, Any]) -> tuple[str, str]:
+    """A dataset's node name: its TABLE symlink when it has one (so a table read by path and by name is
+    one node), else its own namespace and name."""
+    symlinks = facets.get("symlinks")
+    identifiers = symlinks.get("identifiers") if isinstance(symlinks, dict) else None
+    if isinstance(identifiers, list):
+        for ident in identifiers:
+            if (
+                isinstance(ident, dict)
+                and str(ident.get("type", "")).upper() == "TABLE"
+                and isinstance(ident.get("namespace"), str)
+                and isinstance(ident.get("name"), str)
+                and ident["namespace"]
+                and ident["name"]
+            ):
+                return ident["namespace"], ident["name"]
+    return ds["namespace"], ds["name"]
+
+
+def _datasets(doc: Mapping[str, Any], side: str, facet_key: str) -> list[tuple[str, str, Record]]:
+    raw = doc.get(side) or []
+    if not isinstance(raw, list):
+        raise OpenLineageError(f"{side} must be a list, got {type(raw).__name__}")
+    out = []
+    for i, ds in enumerate(raw):
+        if not isinstance(ds, dict):
+            raise OpenLineageError(f"{side}[{i}] must be an object")
+        _text(ds, "namespace", f"{side}[{i}].")
+        _text(ds, "name", f"{side}[{i}].")
+        out.append((ds["namespace"], ds["name"], _facets(ds, "facets", facet_key)))
+    return out
+
+
+def _artifact(ns: str, name: str, facets: Record, alias: Mapping[tuple[str, str], tuple[str, str]]) -> Record:
+    cns, cname = alias[(ns, name)]
+    facets = dict(facets)
+    if (cns, cname) != (ns, name):
+        facets["upriverAlias"] = {"namespace": ns, "name": name}
+    lineage = facets.get("columnLineage")
+    if isinstance(lineage, dict) and isinstance(lineage.get("fields"), dict):
+        # column sources name datasets as the event does: point them at the same nodes
+        fields = {}
+        for column, spec in lineage["fields"].items():
+            if isinstance(spec, dict) and isinstance(spec.get("inputFields"), list):
+                spec = {**spec, "inputFields": [_aliased(f, alias) for f in spec["inputFields"]]}
+            fields[column] = spec
+        facets["columnLineage"] = {**lineage, "fields": fields}
+    version = facets.get("version")
+    dataset_version = version.get("datasetVersion") if isinstance(version, dict) else None
+    return {
+        "kind": "DATASET",
+        "namespace": cns,
+        "name": cname,
+        "version": str(dataset_version) if dataset_version not in (None, "") else None,
+        "facets": json.dumps(facets, sort_keys=True) if facets else None,
+    }
+
+
+def _aliased(field: Any, alias: Mapping[tuple[str, str], tuple[str, str]]) -> Any:
+    if isinstance(field, dict) and (field.get("namespace"), field.get("name")) in alias:
+        ns, name = alias[(field["namespace"], field["name"])]
+        return {**field, "namespace": ns, "name": name}
+    return field
+
+
+def event_id(doc: Mapping[str, Any]) -> str:
+    """The same event sent twice (a client's retry) gets the same id, so dedup drops the copy."""
+    return str(uuid.uuid5(PRODUCER_NS, json.dumps(doc, sort_keys=True, separators=(",", ":"))))
+
+
+def to_record(doc: Any) -> Record:
+    """The LineageEvent record (Avro dict form) for one OpenLineage event, or OpenLineageError."""
+    if not isinstance(doc, dict):
+        raise OpenLineageError(f"an OpenLineage event is a JSON object, got {type(doc).__name__}")
+    event_time = parse_time(_text(doc, "eventTime", ""))
+    producer = _text(doc, "producer", "")
+    run = doc.get("run")
+    job = doc.get("job")
+    dataset = doc.get("dataset")
+    if run is None and job is None and isinstance(dataset, dict):
+        return _dataset_event(doc, dataset, event_time, producer)
+    if not isinstance(job, dict):
+        raise OpenLineageError("job is required (an object with namespace and name)")
+    job_ns, job_name = _text(job, "namespace", "job."), _text(job, "name", "job.")
+    job_facets = _facets(job, "facets")
+    if run is None:  # a JobEvent: the job's declared lineage, as one run per job
+        run_id, run_facets, etype = str(uuid.uuid5(PRODUCER_NS, f"job:{job_ns}/{job_name}")), {}, "OTHER"
+    else:
+        if not isinstance(run, dict):
+            raise OpenLineageError("run must be an object with a runId")
+        run_id = _text(run, "runId", "run.")
+        run_facets = _facets(run, "facets")
+        raw_type = doc.get("eventType") or "OTHER"
+        etype = raw_type if raw_type in EVENT_TYPES else "OTHER"
+    inputs = _datasets(doc, "inputs", "inputFacets")
+    outputs = _datasets(doc, "outputs", "outputFacets")
+    alias = {(ns, name): _canonical({"namespace": ns, "name": name}, f) for ns, name, f in (*inputs, *outputs)}
+    parent = run_facets.get("parent")
+    parent_run = parent.get("run") if isinstance(parent, dict) else None
+    parent_id = parent_run.get("runId") if isinstance(parent_run, dict) else None
+    job_type = job_facets.get("jobType")
+    kind = "OTHER"
+    if isinstance(job_type, dict):
+        kind = JOB_TYPES.get(str(job_type.get("jobType", "")).upper(), "OTHER")
+    facets: Record = dict(run_facets)
+    if job_facets:
+        facets["jobFacets"] = job_facets
+    facets["openlineage"] = {
+        "eventType": doc.get("eventType"),
+        "schemaURL": doc.get("schemaURL"),
+        "producer": producer,
+    }
+    return {
+        "event_id": event_id(doc),
+        "event_time": event_time,
+        "producer": producer,
+        "schema_url": str(doc.get("schemaURL") or "https://openlineage.io/spec/2-0-2/OpenLineage.json"),
+        "event_type": etype,
+        "job_namespace": job_ns,
+        "job_name": job_name,
+        "job_kind": kind,
+        "run_id": run_id,
+        "parent_run_id": parent_id if isinstance(parent_id, str) and parent_id else None,
+        "inputs": [_artifact(ns, name, f, alias) for ns, name, f in inputs],
+        "outputs": [_artifact(ns, name, f, alias) for ns, name, f in outputs],
+        "facets": json.dumps(facets, sort_keys=True),
+    }
+
+
+def _dataset_event(doc: Mapping[str, Any], dataset: Mapping[str, Any], event_time: int, producer: str) -> Record:
+    """A DatasetEvent: the dataset's metadata (schema, owner, tags ...) as an input of a per-dataset run."""
+    ns, name = _text(dataset, "namespace", "dataset."), _text(dataset, "name", "dataset.")
+    facets = _facets(dataset, "facets")
+    alias = {(ns, name): _canonical(dataset, facets)}
+    return {
+        "event_id": event_id(doc),
+        "event_time": event_time,
+        "producer": producer,
+        "schema_url": str(doc.get("schemaURL") or "https://openlineage.io/spec/2-0-2/OpenLineage.json"),
+        "event_type": "OTHER",
+        "job_namespace": ns,
+        "job_name": "openlineage.dataset-event",
+        "job_kind": "OTHER",
+        "run_id": str(uuid.uuid5(PRODUCER_NS, f"dataset:{ns}/{name}")),
+        "parent_run_id": None,
+        "inputs": [_artifact(ns, name, facets, alias)],
+        "outputs": [],
+        "facets": json.dumps({"openlineage": {"eventType": "DATASET", "producer": producer}}),
+    }
