@@ -77,12 +77,8 @@ def main() -> int:
         )
         with LocalStack(settings, api_port=0) as stack:
             stack.wait_worker_ready()
-            reports = [
-                run_workload(stack, args.events, seed=args.seed + i, timeout=900)[0] for i in range(args.repeat)
-            ]
-            paced, _ = run_workload(
-                stack, args.paced_events, seed=args.seed + 100, timeout=900, rate=args.paced_rate
-            )
+            reports = [run_workload(stack, args.events, seed=args.seed + i, timeout=900)[0] for i in range(args.repeat)]
+            paced, _ = run_workload(stack, args.paced_events, seed=args.seed + 100, timeout=900, rate=args.paced_rate)
             worker_peak = peak_rss_mib(stack.worker.pid) if stack.worker else -1.0
     runs = [r.to_json() for r in reports]
     for run in runs:
@@ -103,9 +99,7 @@ def main() -> int:
         "edges_stored": runs[0]["edges_stored"],
         "duplicate_edges_stored": max(r["duplicate_edges_stored"] for r in runs),
         "dlq_count": runs[0]["dlq_count"],
-        "all_runs_exact": all(
-            r["complete"] and r["missing_edges"] == 0 and r["unexpected_edges"] == 0 for r in runs
-        ),
+        "all_runs_exact": all(r["complete"] and r["missing_edges"] == 0 and r["unexpected_edges"] == 0 for r in runs),
         "per_run": runs,
         # Latency without a backlog: the emitter paced below the pipeline's capacity.
         "paced": {
@@ -121,8 +115,16 @@ def main() -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
-    keys = ("events_sent", "events_per_s", "latency_ms", "edges_stored", "edges_expected",
-            "duplicate_edges_stored", "dlq_count", "paced")
+    keys = (
+        "events_sent",
+        "events_per_s",
+        "latency_ms",
+        "edges_stored",
+        "edges_expected",
+        "duplicate_edges_stored",
+        "dlq_count",
+        "paced",
+    )
     print(json.dumps({k: figures[k] for k in keys}))
     print(f"wrote {args.out}")
     return 0 if figures["all_runs_exact"] and paced.complete else 1

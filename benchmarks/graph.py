@@ -95,8 +95,7 @@ def bench(target_edges: int, workdir: Path, seed: int) -> dict[str, Any]:
     sizes = {
         str(t): int(b)
         for t, b in client.query(
-            "SELECT table, sum(bytes_on_disk) FROM system.parts WHERE database = {d:String} AND active "
-            "GROUP BY table",
+            "SELECT table, sum(bytes_on_disk) FROM system.parts WHERE database = {d:String} AND active GROUP BY table",
             parameters={"d": db},
         ).result_rows
     }

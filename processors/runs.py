@@ -266,6 +266,13 @@ def column_pairs(output: Artifact, inputs: Mapping[str, Artifact]) -> list[tuple
     if not isinstance(fields, dict):
         return []
     kinds = {(a[1], a[2]): a[0] for a in inputs.values()}
+    # an input named by another event under an alias (OpenLineage symlinks: schemas/openlineage.py) is
+    # the same node: column sources may use the alias
+    aliases: dict[tuple[str, str], tuple[str, str]] = {}
+    for a in inputs.values():
+        alias = _facet(a[4], "upriverAlias")
+        if isinstance(alias, dict) and isinstance(alias.get("namespace"), str) and isinstance(alias.get("name"), str):
+            aliases[(alias["namespace"], alias["name"])] = (a[1], a[2])
     dst_node = node_id(output[0], output[1], output[2])
     out: list[tuple[str, str, str]] = []
     for column, spec in sorted(fields.items()):
@@ -275,12 +282,13 @@ def column_pairs(output: Artifact, inputs: Mapping[str, Artifact]) -> list[tuple
         for src in sources:
             if not isinstance(src, dict) or not all(isinstance(src.get(k), str) for k in _INPUT_FIELD_KEYS):
                 continue
-            kind = kinds.get((src["namespace"], src["name"]), "DATASET")
+            ns, name = aliases.get((src["namespace"], src["name"]), (src["namespace"], src["name"]))
+            kind = kinds.get((ns, name), "DATASET")
             transformations = src.get("transformations")
             ttype = "DIRECT"
             if isinstance(transformations, list) and transformations and isinstance(transformations[0], dict):
                 ttype = str(transformations[0].get("type") or "DIRECT").upper()
-            src_col = f"{node_id(kind, src['namespace'], src['name'])}#{src['field']}"
+            src_col = f"{node_id(kind, ns, name)}#{src['field']}"
             out.append((src_col, f"{dst_node}#{column}", f"COLUMN_{ttype}"))
     return out
 

@@ -283,10 +283,7 @@ class Simulator:
     def _team_jobs(self, team: str, cycle: int) -> list[Job]:
         day = f"d{cycle:04d}"
         ns = f"pipelines.{team}"
-        raw = {
-            s: _ref("DATASET", "warehouse", f"{team}.raw_{s}", day, ownership=_owner(team))
-            for s in SOURCES
-        }
+        raw = {s: _ref("DATASET", "warehouse", f"{team}.raw_{s}", day, ownership=_owner(team)) for s in SOURCES}
         raw["accounts"] = _ref(
             "DATASET", "warehouse", f"{team}.raw_accounts", day,
             ownership=_owner(team),

@@ -152,8 +152,7 @@ class SinkLoader:
                 # kafka_partition/kafka_offset in a table must come from one topic, or the
                 # already-stored check would compare offsets of different topics.
                 raise ValueError(
-                    f"table {spec.table.name} is fed by topics {other} and {topic}: "
-                    "give each topic its own table"
+                    f"table {spec.table.name} is fed by topics {other} and {topic}: give each topic its own table"
                 )
         self._tables = dict(tables)
         self._writer = writer

@@ -23,9 +23,7 @@ class SinkMetrics:
     """The sink's counters and histograms, registered in one registry."""
 
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
-        self.rows_inserted = Counter(
-            ROWS_INSERTED, "Rows inserted into ClickHouse", ["table"], registry=registry
-        )
+        self.rows_inserted = Counter(ROWS_INSERTED, "Rows inserted into ClickHouse", ["table"], registry=registry)
         self.insert_seconds = Histogram(
             INSERT_SECONDS,
             "Latency of one successful batch insert",

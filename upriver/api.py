@@ -304,10 +304,20 @@ def _route_label(path: str) -> str:
     return path if path in known else "other"
 
 
+def split_node(node: str) -> tuple[str, str, str]:
+    """(kind, namespace, name) of `kind:namespace/name`; a namespace with a scheme (`s3://bucket`,
+    `hive://metastore`) keeps its `//` and ends at the next `/`."""
+    kind, _, rest = node.partition(":")
+    scheme = rest.find("://")
+    cut = rest.find("/", scheme + 3 if scheme >= 0 else 0)
+    if cut < 0:
+        return kind, rest, ""
+    return kind, rest[:cut], rest[cut + 1 :]
+
+
 def _marquez_id(node: str) -> str:
-    _kind, _, rest = node.partition(":")
-    ns, _, name = rest.partition("/")
-    return f"dataset:{ns}:{name}" if "#" not in node else f"field:{ns}:{name}"
+    _kind, ns, name = split_node(node)
+    return f"dataset:{ns}:{name}"
 
 
 def _resolve_marquez(reader: LineageReader, node_id: str) -> str:
@@ -348,8 +358,7 @@ def marquez_lineage(reader: LineageReader, params: dict[str, list[str]]) -> dict
     for n in sorted({node, *up.nodes, *down.nodes}):
         if "#" in n:
             continue
-        kind, _, rest = n.partition(":")
-        ns, _, name = rest.partition("/")
+        kind, ns, name = split_node(n)
         vertex(_marquez_id(n), "DATASET", {"id": {"namespace": ns, "name": name}, "namespace": ns, "name": name,
                                            "kind": kind.upper(), "upriverId": n})  # fmt: skip
     edges: set[tuple[str, str]] = set()

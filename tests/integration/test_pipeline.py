@@ -190,6 +190,7 @@ def test_restarted_processor_keeps_dedup_state_and_loses_nothing(stack: LocalSta
     assert counters["upriver_processor_duplicates_dropped_total"] == 100
     assert counters["upriver_processor_replays_total"] == 0
 
+
 def test_killed_processor_loses_nothing(stack: LocalStack) -> None:
     sim = Simulator(CODEC, seed=13, duplicate_rate=0.05, malformed_rate=0)
     _emit(stack, sim, 2_000)

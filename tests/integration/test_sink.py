@@ -71,9 +71,7 @@ class Env:
     def end_offsets(self, topic: str) -> dict[int, int]:
         c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"probe-{uuid.uuid4().hex}"})
         try:
-            return {
-                p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(PARTITIONS)
-            }
+            return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(PARTITIONS)}
         finally:
             c.close()
 
@@ -145,9 +143,7 @@ def sample(registry: CollectorRegistry, name: str, labels: dict[str, str]) -> fl
 def test_every_edge_stored_exactly_once(env: Env) -> None:
     produce(env.bootstrap, env.edges, [*edges(500), (b"bad", b"not avro at all")])
     dl_codec = make_codec("dead_letter")
-    dead = DeadLetter(
-        "UNDECODABLE", "bad magic", "processor", "upriver.events.v1", 0, 7, b"\xff\x00", 1, None
-    )
+    dead = DeadLetter("UNDECODABLE", "bad magic", "processor", "upriver.events.v1", 0, 7, b"\xff\x00", 1, None)
     produce(env.bootstrap, env.dlq, [(b"k", dl_codec.encode(dead.to_record()))])
 
     registry = CollectorRegistry()

@@ -142,9 +142,7 @@ def test_to_json(reader: LineageReader) -> None:
     assert doc["direction"] == "downstream"
     assert doc["truncated"] is True
     assert doc["nodes"] == [{"id": "feature:fs/features", "level": 0}, {"id": "model:ml/churn", "level": 1}]
-    assert doc["edges"] == [
-        {"src": "feature:fs/features", "dst": "model:ml/churn", "edge_type": "TRAINED_ON"}
-    ]
+    assert doc["edges"] == [{"src": "feature:fs/features", "dst": "model:ml/churn", "edge_type": "TRAINED_ON"}]
 
 
 def test_json_round_trip(reader: LineageReader) -> None:

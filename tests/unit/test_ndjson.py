@@ -31,8 +31,15 @@ def test_round_trip_and_bad_lines(tmp_path: Path) -> None:
     path = tmp_path / "events.ndjson"
     path.write_text(
         "\n".join(
-            [to_json(EVENT), "{not json", json.dumps(missing), "", json.dumps(iso), "[1,2]",
-             json.dumps({**iso, "event_type": "FINISHED"})]
+            [
+                to_json(EVENT),
+                "{not json",
+                json.dumps(missing),
+                "",
+                json.dumps(iso),
+                "[1,2]",
+                json.dumps({**iso, "event_type": "FINISHED"}),
+            ]
         )
     )
     items = list(read_events(path))

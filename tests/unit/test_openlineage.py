@@ -234,3 +234,11 @@ def test_openapi_document_lists_every_route() -> None:
     assert doc["openapi"].startswith("3.")
     assert {"/api/v1/lineage", "/api/v1/lineage/batch", "/api/v1/upstream", "/api/v1/alerts"} <= set(doc["paths"])
     assert "post" in doc["paths"]["/api/v1/lineage"] and "get" in doc["paths"]["/api/v1/lineage"]
+
+
+def test_node_ids_split_with_scheme_namespaces() -> None:
+    from upriver.api import split_node
+
+    assert split_node("dataset:hive://metastore/sales.orders") == ("dataset", "hive://metastore", "sales.orders")
+    assert split_node("dataset:s3://lake//warehouse/x") == ("dataset", "s3://lake", "/warehouse/x")
+    assert split_node("model:registry/churn") == ("model", "registry", "churn")

@@ -94,8 +94,12 @@ def test_column_lineage_and_append_mode() -> None:
             "fields": {
                 "days_active": {
                     "inputFields": [
-                        {"namespace": "feast", "name": "growth.user_activity", "field": "ts",
-                         "transformations": [{"type": "INDIRECT", "subtype": "AGGREGATION"}]},
+                        {
+                            "namespace": "feast",
+                            "name": "growth.user_activity",
+                            "field": "ts",
+                            "transformations": [{"type": "INDIRECT", "subtype": "AGGREGATION"}],
+                        },
                         {"namespace": "other", "name": "t", "field": "x"},
                         {"bad": 1},
                     ]

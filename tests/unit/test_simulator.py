@@ -15,10 +15,7 @@ CODEC = SingleObjectCodec("lineage_event")
 
 def _run(n: int, seed: int = 3, **kw: float) -> tuple[list[tuple[bytes, bytes]], Simulator]:
     sim = Simulator(CODEC, seed=seed, duplicate_rate=0.05, malformed_rate=0.02, **kw)  # type: ignore[arg-type]
-    out = [
-        (m.key, CODEC.encode(m.event.to_record()) if m.event else (m.payload or b""))
-        for m in sim.messages(n)
-    ]
+    out = [(m.key, CODEC.encode(m.event.to_record()) if m.event else (m.payload or b"")) for m in sim.messages(n)]
     return out, sim
 
 

@@ -38,7 +38,13 @@ _n = 0
 
 
 def _ev(
-    run: str, etype: str, t: int, ins: list[Any] = (), outs: list[Any] = (), job: str = "train", **kw: Any  # type: ignore[assignment]
+    run: str,
+    etype: str,
+    t: int,
+    ins: list[Any] = (),
+    outs: list[Any] = (),
+    job: str = "train",
+    **kw: Any,  # type: ignore[assignment]
 ) -> dict[str, Any]:
     global _n
     _n += 1
@@ -60,9 +66,7 @@ def _ev(
 OWNED = {"ownership": {"owners": [{"name": "team:growth", "type": "TEAM"}]}}
 PII = {"tags": {"tags": [{"key": "PII", "value": "true", "field": "email"}]}, "schema": {"fields": [{"name": "email"}]}}
 COLUMNS = {
-    "columnLineage": {
-        "fields": {"score_input": {"inputFields": [{"namespace": "wh", "name": "a", "field": "email"}]}}
-    }
+    "columnLineage": {"fields": {"score_input": {"inputFields": [{"namespace": "wh", "name": "a", "field": "email"}]}}}
 }
 APPEND = {"writeMode": {"mode": "APPEND"}}
 EVENTS = [
@@ -198,9 +202,7 @@ def test_parse_time() -> None:
 
 
 @pytest.fixture
-def cli(
-    reader: LineageReader, chdb_url: str, ch_database: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> Any:
+def cli(reader: LineageReader, chdb_url: str, ch_database: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     from upriver.cli import main
 
     monkeypatch.setenv("CLICKHOUSE_URL", chdb_url)

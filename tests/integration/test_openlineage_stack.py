@@ -1,0 +1,295 @@
+"""OpenLineage through the real stack: the openlineage-python client (HTTP and Kafka transports, events
+built with its own classes) and the corpus of real producers' events replayed through both ingest paths."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+from openlineage.client import OpenLineageClient
+from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+from openlineage.client.facet_v2 import (
+    column_lineage_dataset,
+    dataset_version_dataset,
+    job_type_job,
+    ownership_dataset,
+    symlinks_dataset,
+    tags_dataset,
+)
+from openlineage.client.transport.http import HttpConfig, HttpTransport
+from openlineage.client.transport.kafka import KafkaConfig, KafkaTransport
+
+from processors import runs
+from schemas.openlineage import OpenLineageError, decode, to_record
+from upriver.settings import Settings, Topics
+from upriver.stack import LocalStack, free_port
+
+pytestmark = pytest.mark.integration
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "openlineage-corpus"
+TOKEN = "test-token-not-logged"
+PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/client/python"
+
+
+def _stack(kafka_bootstrap: str, chdb_url: str, home: Path, name: str) -> LocalStack:
+    uid = uuid.uuid4().hex[:10]
+    settings = replace(
+        Settings.from_env({}),
+        home=home,
+        kafka_bootstrap=kafka_bootstrap,
+        clickhouse_url=chdb_url,
+        clickhouse_database=f"{name}_{uid}",
+        topics=Topics.unique(uid, partitions=4),
+        processor_id=f"proc-{uid}",
+        sink_group=f"sink-{uid}",
+        sink_batch_ms=100,
+        api_token=TOKEN,
+        health_enabled=False,
+    )
+    return LocalStack(settings, api_port=free_port())
+
+
+@pytest.fixture(scope="module")
+def stack(kafka_bootstrap: str, chdb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    with _stack(kafka_bootstrap, chdb_url, tmp_path_factory.mktemp("ol"), "ol") as s:
+        s.wait_worker_ready()
+        yield s
+
+
+def _get(stack: LocalStack, path: str, **params: str) -> Any:
+    assert stack.api is not None
+    query = urllib.parse.urlencode(params)
+    req = urllib.request.Request(f"{stack.api.url}{path}?{query}", headers={"Authorization": f"Bearer {TOKEN}"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.loads(resp.read())
+
+
+def _wait_upstream(stack: LocalStack, node: str, want: set[str], timeout: float = 60) -> set[str]:
+    deadline = time.monotonic() + timeout
+    got: set[str] = set()
+    while time.monotonic() < deadline:
+        try:
+            got = {n["id"] for n in _get(stack, "/api/v1/upstream", node=node, depth="5")["nodes"]} - {node}
+        except urllib.error.HTTPError:
+            got = set()
+        if want <= got:
+            return got
+        time.sleep(0.5)
+    return got
+
+
+def _client_events(job: str) -> list[RunEvent]:
+    """A START/COMPLETE pair built with the client's own classes: a table read by path (with its TABLE
+    symlink), a versioned output with an owner, a PII tag and column lineage."""
+    run = Run(runId=str(uuid.uuid4()))
+    ns = f"spark-{job}"
+    source = InputDataset(
+        namespace="s3://lake",
+        name=f"/warehouse/{job}/orders",
+        facets={
+            "symlinks": symlinks_dataset.SymlinksDatasetFacet(
+                identifiers=[
+                    symlinks_dataset.Identifier(namespace="hive://metastore", name=f"{job}.orders", type="TABLE")
+                ]
+            )
+        },
+    )
+    target = OutputDataset(
+        namespace="hive://metastore",
+        name=f"{job}.daily_revenue",
+        facets={
+            "version": dataset_version_dataset.DatasetVersionDatasetFacet(datasetVersion="7"),
+            "ownership": ownership_dataset.OwnershipDatasetFacet(owners=[ownership_dataset.Owner(name="team:sales")]),
+            "tags": tags_dataset.TagsDatasetFacet(
+                tags=[tags_dataset.TagsDatasetFacetFields(key="PII", value="true", field="email")]
+            ),
+            "columnLineage": column_lineage_dataset.ColumnLineageDatasetFacet(
+                fields={
+                    "revenue": column_lineage_dataset.Fields(
+                        inputFields=[
+                            column_lineage_dataset.InputField(
+                                namespace="s3://lake", name=f"/warehouse/{job}/orders", field="amount"
+                            )
+                        ]
+                    )
+                }
+            ),
+        },
+    )
+    jobfacets = {"jobType": job_type_job.JobTypeJobFacet(processingType="BATCH", integration="SPARK", jobType="JOB")}
+    now = datetime.now(UTC).isoformat()
+    return [
+        RunEvent(
+            eventType=RunState.START,
+            eventTime=now,
+            run=run,
+            job=Job(namespace=ns, name=job, facets=jobfacets),
+            producer=PRODUCER,
+            inputs=[source],
+            outputs=[],
+        ),
+        RunEvent(
+            eventType=RunState.COMPLETE,
+            eventTime=now,
+            run=run,
+            job=Job(namespace=ns, name=job),
+            producer=PRODUCER,
+            inputs=[],
+            outputs=[target],
+        ),
+    ]
+
+
+def _check_client_lineage(stack: LocalStack, job: str) -> None:
+    target = f"dataset:hive://metastore/{job}.daily_revenue"
+    source = f"dataset:hive://metastore/{job}.orders"  # the symlink, not the path
+    assert _wait_upstream(stack, target, {source}) >= {source}
+    node = _get(stack, "/api/v1/node", node=target)
+    assert node["owner"] == "team:sales" and "PII:email" in node["tags"]
+    assert [v["version"] for v in node["versions"]] == ["7"]
+    columns = _get(stack, "/api/v1/upstream", node=f"{target}#revenue", depth="2")["nodes"]
+    assert f"{source}#amount" in {n["id"] for n in columns}
+    marquez = _get(stack, "/api/v1/lineage", nodeId=f"dataset:hive://metastore:{job}.daily_revenue", depth="3")
+    ids = {n["id"] for n in marquez["graph"]}
+    assert {f"dataset:hive://metastore:{job}.orders", f"job:spark-{job}:{job}"} <= ids
+    job_node = next(n for n in marquez["graph"] if n["type"] == "JOB")
+    assert job_node["inEdges"] and job_node["outEdges"]
+
+
+def test_the_openlineage_python_client_over_http(stack: LocalStack) -> None:
+    assert stack.api is not None
+    config = HttpConfig.from_dict(
+        {"url": stack.api.url, "auth": {"type": "api_key", "apiKey": TOKEN}, "compression": "gzip"}
+    )
+    client = OpenLineageClient(transport=HttpTransport(config))
+    for event in _client_events("http_job"):
+        client.emit(event)
+    _check_client_lineage(stack, "http_job")
+
+
+def test_the_openlineage_python_client_over_kafka(stack: LocalStack) -> None:
+    config = KafkaConfig(
+        config={"bootstrap.servers": stack.settings.kafka_bootstrap},
+        topic=stack.settings.topics.openlineage,
+        flush=True,
+    )
+    client = OpenLineageClient(transport=KafkaTransport(config))
+    for event in _client_events("kafka_job"):
+        client.emit(event)
+    _check_client_lineage(stack, "kafka_job")
+
+
+def test_a_wrong_token_is_refused_and_never_echoed(stack: LocalStack) -> None:
+    assert stack.api is not None
+    req = urllib.request.Request(f"{stack.api.url}/api/v1/lineage", data=b"{}", method="POST",
+                                 headers={"Authorization": "Bearer nope"})  # fmt: skip
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    assert err.value.code == 401 and b"nope" not in err.value.read()
+    assert TOKEN not in (stack.log_dir / "worker.log").read_text()
+
+
+# ---- the corpus through both paths ------------------------------------------------------------------
+
+
+def _corpus() -> list[tuple[str, int, bytes]]:
+    return [
+        (path.name, i, line.encode())
+        for path in sorted(CORPUS.glob("*.ndjson"))
+        for i, line in enumerate(path.read_text().splitlines())
+    ]
+
+
+def _expected(lines: list[tuple[str, int, bytes]]) -> tuple[set[tuple[str, str, str]], set[str], list[str]]:
+    """Edges (src, dst, type) of the valid events' merged runs, their run ids, and the refusals' reasons."""
+    records, refused = [], []
+    for _, _, raw in lines:
+        try:
+            records.append(to_record(decode(raw)))
+        except OpenLineageError as exc:
+            refused.append(str(exc))
+    states = runs.merge_all(records)
+    edges = {(e["src"], e["dst"], e["edge_type"]) for s in states.values() for e in runs.edges(s, 0)}
+    return edges, set(states), refused
+
+
+def _stored(stack: LocalStack) -> tuple[set[tuple[str, str, str]], set[str], list[str]]:
+    assert stack.storage is not None
+    client, db = stack.storage.read_client, stack.storage.database
+    edges = {tuple(r) for r in client.query(f"SELECT DISTINCT src, dst, edge_type FROM {db}.edges").result_rows}
+    run_ids = {r[0] for r in client.query(f"SELECT DISTINCT run_id FROM {db}.runs").result_rows}
+    reasons = [r[0] for r in client.query(f"SELECT reason FROM {db}.dead_letters ORDER BY reason").result_rows]
+    return edges, run_ids, reasons  # type: ignore[return-value]
+
+
+def _wait_stored(stack: LocalStack, edges: int, run_ids: int, letters: int) -> tuple[Any, ...]:
+    deadline = time.monotonic() + 90
+    got: tuple[Any, ...] = (set(), set(), [])
+    while time.monotonic() < deadline:
+        got = _stored(stack)
+        if len(got[0]) >= edges and len(got[1]) >= run_ids and len(got[2]) >= letters:
+            time.sleep(1)  # anything extra would land now
+            return _stored(stack)
+        time.sleep(0.5)
+    return got
+
+
+def test_the_corpus_through_http_and_through_kafka_gives_the_same_answers(
+    stack: LocalStack, kafka_bootstrap: str, chdb_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    lines = _corpus()
+    want_edges, want_runs, want_refused = _expected(lines)
+    assert len(lines) == 406 and len(want_refused) == 1 and len(want_edges) >= 40
+
+    # HTTP: one file through /batch, the rest one event a request
+    with _stack(kafka_bootstrap, chdb_url, tmp_path_factory.mktemp("ol-http"), "olhttp") as http_stack:
+        http_stack.wait_worker_ready()
+        assert http_stack.api is not None
+        refused = []
+        headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        dbt = [json.loads(raw) for name, _, raw in lines if name.startswith("dbt")]
+        req = urllib.request.Request(f"{http_stack.api.url}/api/v1/lineage/batch", data=json.dumps(dbt).encode(),
+                                     headers=headers, method="POST")  # fmt: skip
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            summary = json.loads(resp.read())
+        assert (resp.status, summary["received"], summary["successful"], summary["failed"]) == (200, 380, 380, 0)
+        for name, _, raw in lines:
+            if name.startswith("dbt"):
+                continue
+            req = urllib.request.Request(f"{http_stack.api.url}/api/v1/lineage", data=raw, headers=headers,
+                                         method="POST")  # fmt: skip
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    assert resp.status == 201
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 400
+                refused.append(json.loads(exc.read())["error"])
+        assert refused == want_refused
+        via_http = _wait_stored(http_stack, len(want_edges), len(want_runs), 0)
+
+    # Kafka: every line as the openlineage kafka transport writes it (plain JSON values), the bad one too
+    producer = Producer({"bootstrap.servers": kafka_bootstrap})
+    for _, _, raw in lines:
+        producer.produce(stack.settings.topics.openlineage, value=raw, key=b"run:corpus")
+    assert producer.flush(30) == 0
+    via_kafka = _wait_stored(stack, len(want_edges), len(want_runs), 1)
+
+    edges_http, runs_http, _ = via_http
+    edges_kafka, runs_kafka, letters = via_kafka
+    client_runs = {r for r in runs_kafka if r not in want_runs}  # the client tests' runs share this stack
+    assert edges_http == want_edges, "every valid event's lineage is queryable (HTTP)"
+    client_jobs = ("http_job", "kafka_job")
+    assert {e for e in edges_kafka if not any(j in e[0] or j in e[1] for j in client_jobs)} == want_edges
+    assert runs_http == want_runs and runs_kafka - client_runs == want_runs
+    assert letters == [f"OpenLineage: {want_refused[0]}"]
