@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 EVENTS ?= 50000
 
-.PHONY: install prereqs promtool jars demo up test test-fast bench bench-faust bench-graph bench-health lint clean
+.PHONY: install prereqs promtool jars demo up test test-fast bench bench-faust bench-graph bench-health bench-openlineage lint clean
 
 # Java 17 and Maven run the Kafka broker; on a machine without them, install Debian's packages (root).
 prereqs:
@@ -62,6 +62,10 @@ bench-graph: install
 # health processor on vs off through the local stack, and the engine at 1M artifacts -> results/health.json
 bench-health: jars
 	$(BIN)/python -m benchmarks.health
+
+# OpenLineage HTTP ingest: events/s and request latency at 1/4/16 clients and in batches -> results/openlineage.json
+bench-openlineage: jars
+	$(BIN)/python -m benchmarks.openlineage_http
 
 clean:
 	rm -rf .upriver test-artifacts

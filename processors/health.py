@@ -259,6 +259,19 @@ def _declared_sla(facets: str | None) -> int | None:
     return None
 
 
+def _is_streaming(facets: str) -> bool:
+    """An OpenLineage jobType facet (at the top of the run's facets or under `jobFacets`) saying STREAMING."""
+    try:
+        doc = json.loads(facets)
+    except ValueError:
+        return False
+    for holder in (doc, doc.get("jobFacets") if isinstance(doc, dict) else None):
+        job_type = holder.get("jobType") if isinstance(holder, dict) else None
+        if isinstance(job_type, dict) and str(job_type.get("processingType", "")).upper() == "STREAMING":
+            return True
+    return False
+
+
 def is_drop(status: str, facets: str) -> bool:
     """A DRIFT signal unless it says `drifted: false`; a QUALITY signal unless it says `passed: true`."""
     if status == "DRIFT":
@@ -280,6 +293,7 @@ class HealthEngine:
         self.open_runs: dict[str, dict[str, int]] = {}  # job -> {run id: started_at}
         self.alerts: dict[str, Record] = {}  # "KIND|subject" -> open alert
         self.missing_io: dict[str, list[Any]] = {}  # job -> [since, missing ids] of its last run
+        self.streaming: set[str] = set()  # jobs whose jobType facet says processingType STREAMING
         self.settled = -(2**62)  # facts at or before this time are applied
         self.watermark = -(2**62)  # greatest event time seen
         self.out_alerts: list[Record] = []
@@ -320,6 +334,9 @@ class HealthEngine:
         }
         self.pending[rid] = run
         self.dirty.add("r:" + rid)
+        if '"STREAMING"' in run["facets"] and run["job"] not in self.streaming and _is_streaming(run["facets"]):
+            self.streaming.add(run["job"])  # its runs stay live: never INCOMPLETE_RUN
+            self.dirty.add("s:" + run["job"])
         self.watermark = max(self.watermark, run["s"], ended if ended is not None else run["s"])
         if (run["s"] <= self.settled and not run["started"]) or (ended is not None and ended <= self.settled):
             self.late_facts += 1
@@ -423,6 +440,8 @@ class HealthEngine:
         run["started"] = True
         self.dirty.add("r:" + rid)
         if run["status"] in SIGNALS:
+            return
+        if run["job"] in self.streaming:
             return
         self.open_runs.setdefault(run["job"], {})[rid] = run["s"]
         self.dirty.add("j:" + run["job"])
@@ -830,6 +849,8 @@ class HealthEngine:
             return None if not runs and not io else {"runs": runs or {}, "io": io}
         if kind == "d":
             return self.done.get(rest)
+        if kind == "s":
+            return True if rest in self.streaming else None
         if kind == "meta":
             return {"settled": self.settled, "watermark": self.watermark}
         raise KeyError(key)
@@ -848,6 +869,8 @@ class HealthEngine:
                 self.alerts[rest] = value
             elif kind == "d":
                 self.done[rest] = list(value)
+            elif kind == "s":
+                self.streaming.add(rest)
             elif kind == "j":
                 if value["runs"]:
                     self.open_runs[rest] = {k: int(v) for k, v in value["runs"].items()}

@@ -437,3 +437,17 @@ def test_a_timer_pass_checks_each_artifact_at_the_settled_time_of_that_moment() 
         ("deployment:serving/api", "OPEN", 60, None),
         ("model:reg/m", "OPEN", 60, None),
     ]
+
+
+def test_streaming_jobs_stay_live_without_incomplete_run_alerts() -> None:
+    e = HealthEngine(HealthConfig(lateness_ms=0, run_timeout_ms=H))
+    streaming = '{"jobFacets": {"jobType": {"processingType": "STREAMING", "integration": "FLINK"}}}'
+    e.add_run(run("f1", "flink/events_to_lake", "OTHER", "START", 0, None, facets=streaming, rev=1))
+    e.add_run(run("f1", "flink/events_to_lake", "OTHER", "RUNNING", 0, None, rev=2))  # facets of the later event
+    e.add_run(run("b1", "batch/nightly", "OTHER", "START", 0, None, rev=1))
+    e.advance(10 * H)
+    e.sweep()
+    assert by_kind(e, "INCOMPLETE_RUN") == [("job:batch/nightly", "OPEN", H, None)]
+    restored = HealthEngine(e.config)
+    restored.load((k, e.export(k)) for k in e.take_dirty())
+    assert restored.streaming == {"flink/events_to_lake"}
