@@ -37,7 +37,8 @@ from upriver.stack import LocalStack, free_port
 
 pytestmark = pytest.mark.integration
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "openlineage-corpus"
+# a copy of ../shared/openlineage-corpus (Apache-2.0 fixtures; see its README), so CI on a clean clone has it
+CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "openlineage-corpus"
 TOKEN = "test-token-not-logged"
 PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/client/python"
 

@@ -19,7 +19,8 @@ from schemas.openlineage import MAX_EVENT_BYTES, OpenLineageError, decode, event
 from upriver.api import ApiServer, openapi
 from upriver.ingest import IngestError, OpenLineageIngest, body_bytes
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "openlineage-corpus"
+# a copy of ../shared/openlineage-corpus (Apache-2.0 fixtures; see its README), so CI on a clean clone has it
+CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "openlineage-corpus"
 RUN_ID = "3f5e2c1a-9b7d-4e21-8f0e-5a6b7c8d9e01"
 
 
