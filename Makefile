@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 EVENTS ?= 50000
 
-.PHONY: install prereqs promtool jars demo up test test-fast bench bench-faust bench-graph bench-health bench-openlineage lint clean
+.PHONY: install prereqs promtool chromium jars demo up test test-fast bench bench-faust bench-graph bench-health bench-openlineage lint clean
 
 # Java 17 and Maven run the Kafka broker; on a machine without them, install Debian's packages (root).
 prereqs:
@@ -19,6 +19,12 @@ promtool:
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
 	  echo "installing Prometheus and promtool (Debian package)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+
+# The browser tests drive Debian's Chromium headless through Playwright (root for apt).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Chromium (Debian package)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +48,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: jars promtool lint
+test: jars promtool chromium lint
 	$(BIN)/pytest -q
 
 test-fast: install promtool lint

@@ -403,7 +403,7 @@ def _wire_health(app: faust.App, cfg: ProcessorConfig, publisher: Publisher, run
             gauge = {
                 "artifacts": metrics.HEALTH_ARTIFACTS,
                 "coverage_ratio": metrics.COVERAGE,
-                "orphaned": metrics.ORPHANED_ARTIFACTS,
+                "alerts_orphaned": metrics.ORPHANED_ARTIFACTS,
             }.get(metric)
             if metric in ("late", "stale"):
                 gauge = metrics.STALE_ARTIFACTS

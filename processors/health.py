@@ -425,7 +425,7 @@ class HealthEngine:
                 if metric == "artifacts":
                     out[(ns, "coverage_ratio")] = produced.get(ns, 0) / n
             for alert in self.alerts.values():
-                for metric in ("open_alerts", alert["category"]):
+                for metric in ("open_alerts", "alerts_" + alert["category"]):
                     k = (alert["namespace"], metric)
                     out[k] = out.get(k, 0) + 1
             for job, runs in self.open_runs.items():

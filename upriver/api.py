@@ -12,10 +12,11 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from schemas.openlineage import MAX_EVENT_BYTES
 from upriver import metrics
@@ -141,6 +142,7 @@ def _route(reader: LineageReader, path: str, params: dict[str, list[str]]) -> di
         open_only = params.get("open", ["false"])[0].lower() in ("1", "true", "yes")
         return {
             "alerts": reader.health.alerts(
+                subject=(params.get("subject", [""])[0] or None),
                 open_only=open_only,
                 kind=(params.get("kind", [""])[0] or None),
                 namespace=(params.get("namespace", [""])[0] or None),
@@ -179,12 +181,21 @@ class ApiServer:
                 if url.path == "/metrics":  # this process's Prometheus metrics (the sink's, here)
                     self._send(200, generate_latest(), CONTENT_TYPE_LATEST)
                     return
+                if url.path == "/" or url.path.startswith("/ui/"):  # the web UI (docs/ui.md), packaged files
+                    asset = ui_asset(url.path)
+                    if asset is None:
+                        self._send(404, b'{"error": "no such file"}', "application/json")
+                    else:
+                        self._send(200, asset[0], asset[1], extra={"Cache-Control": "no-cache"})
+                    return
                 if not self._authorized(url.path):
                     return
                 body: dict[str, Any] | TextBody
                 try:
                     if url.path == "/api/v1/openapi.json":
                         status, body = 200, openapi()
+                    elif url.path == "/api/v1/pipeline":
+                        status, body = 200, pipeline_figures()
                     elif url.path == "/api/v1/lineage":
                         status, body = 200, marquez_lineage(outer.reader, parse_qs(url.query))
                     else:
@@ -298,10 +309,41 @@ class ApiServer:
 
 def _route_label(path: str) -> str:
     """A bounded label for a request path: known routes as they are, anything else `other`."""
-    known = {"/api/v1/lineage", "/api/v1/lineage/batch", "/api/v1/openapi.json", "/healthz", "/metrics"}
+    known = {"/api/v1/lineage", "/api/v1/lineage/batch", "/api/v1/openapi.json", "/api/v1/pipeline", "/healthz",
+             "/metrics", "/", "/ui/app.js", "/ui/app.css"}  # fmt: skip
     known |= {f"/api/v1/{r}" for r in ("upstream", "downstream", "impact", "path", "provenance", "node", "search",
                                        "health", "alerts", "drift-impact")}  # fmt: skip
     return path if path in known else "other"
+
+
+UI_DIR = Path(__file__).parent / "ui"
+UI_FILES = {"/": ("index.html", "text/html; charset=utf-8"), "/ui/app.js": ("app.js", "text/javascript; charset=utf-8"),
+            "/ui/app.css": ("app.css", "text/css; charset=utf-8")}  # fmt: skip
+
+
+def ui_asset(path: str) -> tuple[bytes, str] | None:
+    """A packaged UI file (bytes, content type) by URL path; None for anything else."""
+    entry = UI_FILES.get(path)
+    if entry is None:
+        return None
+    return (UI_DIR / entry[0]).read_bytes(), entry[1]
+
+
+def pipeline_figures() -> dict[str, Any]:
+    """This process's sink and lag figures (the UI's health page computes rates between two polls)."""
+    rows: dict[str, float] = {}
+    lag: list[dict[str, Any]] = []
+    for family in REGISTRY.collect():
+        for sample in family.samples:
+            if sample.name == "upriver_sink_rows_inserted_total":
+                rows[sample.labels["table"]] = sample.value
+            elif sample.name == "upriver_consumer_lag":
+                lag.append({"group": sample.labels["group"], "topic": sample.labels["topic"], "lag": int(sample.value)})
+    return {
+        "at": int(time.time() * 1000),
+        "rows_inserted": rows,
+        "consumer_lag": sorted(lag, key=lambda x: (x["group"], x["topic"])),
+    }
 
 
 def split_node(node: str) -> tuple[str, str, str]:

@@ -5,6 +5,8 @@ Prints the summary and the upstream lineage tree of the simulated production mod
 
 from __future__ import annotations
 
+import socket
+import sys
 import time
 from collections import Counter
 from dataclasses import replace
@@ -85,7 +87,19 @@ def _wait_health(stack: LocalStack, until_ms: int, timeout: float = 90.0) -> Non
         time.sleep(0.5)
 
 
-def run_demo(settings: Settings, events: int, seed: int) -> int:
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def run_demo(settings: Settings, events: int, seed: int, interactive: bool | None = None) -> int:
+    """`interactive` (default: stdin and stdout are terminals) keeps the stack and its UI up until Ctrl-C."""
+    if interactive is None:
+        interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if settings.health_enabled and not settings.health_rules:
         settings.home.mkdir(parents=True, exist_ok=True)
         rules = settings.home / "health-rules.demo.toml"
@@ -93,7 +107,8 @@ def run_demo(settings: Settings, events: int, seed: int) -> int:
         settings = replace(settings, health_rules=str(rules.resolve()), health_interval_s=1.0)
     started = time.monotonic()
     print("Starting the local stack (Kafka broker, faust worker, ClickHouse sink)...", flush=True)
-    with LocalStack(settings, api_port=0) as stack:
+    port = settings.api_port if _port_free(settings.api_host, settings.api_port) else 0
+    with LocalStack(settings, api_port=port) as stack:
         stack.wait_worker_ready()
         print(f"Stack up in {time.monotonic() - started:.1f}s; streaming {events:,} simulated events...", flush=True)
         report, truth = run_workload(stack, events, seed=seed)
@@ -117,5 +132,14 @@ def run_demo(settings: Settings, events: int, seed: int) -> int:
             "  run it yourself   `upriver up`, then `upriver simulate --events 10000` and\n"
             f"                    `upriver lineage upstream {truth.production_deployment}`, `upriver alerts --open`"
         )
+        if stack.api is not None:
+            print(f"\nWeb UI (explorer, impact, health): {stack.api.url}/#/explorer?node={truth.production_deployment}")
+        if interactive:
+            print("Serving until Ctrl-C ...", flush=True)
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
         print("\nStopping the stack...", flush=True)
     return 0 if report.complete and report.missing_edges == 0 else 1

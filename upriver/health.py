@@ -9,6 +9,9 @@ from typing import Any
 from clickhouse_connect.driver.binding import quote_identifier
 from clickhouse_connect.driver.client import Client
 
+# every namespace figure a timer pass publishes (docs/health.md); absent from a pass means zero
+METRICS = ("artifacts", "fresh", "late", "stale", "never_seen", "unknown", "coverage_ratio", "open_alerts",
+           "alerts_stale", "alerts_orphaned", "alerts_completeness", "alerts_drift", "running_runs")  # fmt: skip
 ALERT_COLUMNS = ("alert_id", "kind", "category", "subject", "namespace", "severity", "status", "reason", "path")
 
 
@@ -29,24 +32,31 @@ class HealthReader:
         """The latest figures per namespace (artifacts, fresh/late/stale/never_seen/unknown, coverage_ratio,
         open alerts by category, running_runs) as of the health processor's last timer pass."""
         where = "WHERE namespace = {ns:String}" if namespace else ""
+        # the rows of each namespace's latest timer pass: a metric missing from it (e.g. no stale artifact
+        # any more) reads as zero, not as its last value
         sql = (
-            f"SELECT namespace, metric, argMax(value, measured_at), max(measured_at) FROM {self._db}.health {where} "
-            "GROUP BY namespace, metric ORDER BY namespace, metric"
+            f"SELECT namespace, metric, value, measured_at FROM {self._db}.health "
+            f"WHERE (namespace, measured_at) IN (SELECT namespace, max(measured_at) FROM {self._db}.health {where} "
+            "GROUP BY namespace) ORDER BY namespace, metric"
         )
-        latest = f"SELECT namespace, max(measured_at) FROM {self._db}.health {where} GROUP BY namespace"
         params = {"ns": namespace} if namespace else {}
-        last = {str(ns): at for ns, at in self._client.query(latest, parameters=params).result_rows}
         out: dict[str, dict[str, Any]] = {}
         for ns, metric, value, at in self._client.query(sql, parameters=params).result_rows:
-            entry = out.setdefault(str(ns), {"namespace": str(ns), "measured_at": _ms(last[str(ns)])})
-            # a metric absent from the last pass (e.g. no stale artifact any more) is zero, not its old value
-            entry[str(metric)] = float(value) if at == last[str(ns)] else 0.0
+            entry = out.setdefault(
+                str(ns), {"namespace": str(ns), "measured_at": _ms(at), **dict.fromkeys(METRICS, 0.0)}
+            )
+            entry[str(metric)] = float(value)
         if namespace and not out:
             raise LookupError(f"no health figures for namespace {namespace!r} (yet)")
         return {"namespaces": list(out.values())}
 
     def alerts(
-        self, open_only: bool = False, kind: str | None = None, namespace: str | None = None, limit: int = 1000
+        self,
+        open_only: bool = False,
+        kind: str | None = None,
+        namespace: str | None = None,
+        limit: int = 1000,
+        subject: str | None = None,
     ) -> list[dict[str, Any]]:
         """Alerts in their latest state, newest first."""
         cond = []
@@ -56,6 +66,8 @@ class HealthReader:
             cond.append("kind = {kind:String}")
         if namespace:
             cond.append("namespace = {ns:String}")
+        if subject:
+            cond.append("subject = {subject:String}")
         having = f"HAVING {' AND '.join(cond)}" if cond else ""
         cols = ", ".join(f"argMax({c}, updated_at) AS {c}" for c in ALERT_COLUMNS[1:])
         sql = (
@@ -63,7 +75,7 @@ class HealthReader:
             f"argMax(resolved_at, updated_at) AS resolved_at FROM {self._db}.alerts GROUP BY alert_id {having} "
             "ORDER BY opened_at DESC, alert_id LIMIT {limit:UInt32}"
         )
-        params: dict[str, Any] = {"limit": limit, "kind": kind or "", "ns": namespace or ""}
+        params: dict[str, Any] = {"limit": limit, "kind": kind or "", "ns": namespace or "", "subject": subject or ""}
         out = []
         for row in self._client.query(sql, parameters=params).result_rows:
             alert = dict(zip(ALERT_COLUMNS, row[: len(ALERT_COLUMNS)], strict=True))

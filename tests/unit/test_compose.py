@@ -109,3 +109,17 @@ def test_prometheus_scrapes_both_upriver_services_with_the_rules() -> None:
     env = _env("processor")
     assert targets == {f"processor:{env['UPRIVER_METRICS_PORT']}", f"sink:{env['UPRIVER_API_PORT']}"}
     assert "./prometheus:/etc/prometheus:ro" in _services()["prometheus"]["volumes"]
+
+
+def test_the_full_stack_has_grafana_and_the_ddl_mounted() -> None:
+    services = _services()
+    assert {"clickhouse-init", "prometheus", "grafana"} <= set(services)
+    assert "../sinks/ddl:/ddl:ro" in services["clickhouse-init"]["volumes"]
+    assert (ROOT / "sinks" / "ddl").is_dir() and "{db}" in (ROOT / "sinks" / "ddl" / "001_edges.sql").read_text()
+    grafana = services["grafana"]
+    assert "grafana-clickhouse-datasource" in grafana["environment"]["GF_INSTALL_PLUGINS"]
+    assert "./grafana/provisioning:/etc/grafana/provisioning:ro" in grafana["volumes"]
+    assert "./grafana/dashboards:/var/lib/grafana/dashboards:ro" in grafana["volumes"]
+    home = grafana["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"].rsplit("/", 1)[1]
+    assert (ROOT / "compose" / "grafana" / "dashboards" / home).is_file()
+    assert services["processor"]["depends_on"]["clickhouse-init"]["condition"] == "service_completed_successfully"
