@@ -138,6 +138,7 @@ function columns(graph, sign) {
 }
 
 function draw(up, down) {
+  const t0 = performance.now();
   const svg = $("graph");
   const U = columns(up, -1), D = columns(down, 1);
   const pos = new Map();
@@ -180,7 +181,9 @@ function draw(up, down) {
   }
   svg.setAttribute("width", width); svg.setAttribute("height", height);
   svg.innerHTML = parts.join("");
-  return [...pos.keys()].filter((k) => !k.startsWith("more|")).length;
+  const drawn = [...pos.keys()].filter((k) => !k.startsWith("more|")).length;
+  window.upriverLastDraw = { ms: performance.now() - t0, nodes: drawn };
+  return drawn;
 }
 
 $("graph").addEventListener("click", async (e) => {
