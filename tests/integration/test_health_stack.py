@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from health_support import DURATIONS, SCENARIO, rules_toml
 
 from producers.emitter import LineageEmitter
-from producers.health_truth import AlertKey, Durations, LinkKey, expected_alerts, expected_drift_links
+from producers.health_truth import AlertKey, LinkKey, expected_alerts, expected_drift_links
 from producers.simulator import Simulator, Truth
 from schemas.codec import make_codec
 from upriver.api import handle
@@ -30,24 +31,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 LATENESS_MS = 300_000
-DURATIONS = Durations(run_timeout_ms=30_000, upstream_grace_ms=20_000, unused_after_ms=400_000, model_lag_ms=60_000)
-RULES = """
-[defaults]
-lateness = "300s"
-run_timeout = "30s"
-upstream_grace = "20s"
-unused_after = "400s"
-model_lag = "60s"
-"""
-SCENARIO: dict[str, Any] = {
-    "teams": 2,
-    "rag_apps": 1,
-    "docs_per_cycle": 2,
-    "chunks_per_doc": 2,
-    "drift_rate": 0.4,
-    "stuck_rate": 0.02,
-    "stop_ingest_after": 6,
-}
+RULES = rules_toml(lateness="300s")
 
 
 @dataclass

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 import yaml
 from clickhouse_connect.driver.client import Client
+from health_support import SCENARIO, config, feed
 from prometheus_client import REGISTRY, generate_latest
 
 import processors.metrics  # noqa: F401  (registers the processor's metrics)
 import upriver.metrics  # noqa: F401
-from processors import runs
-from processors.health import HealthConfig, HealthEngine
+from processors.health import HealthEngine
 from producers.simulator import Simulator
 from schemas.codec import make_codec
 from sinks.metrics import default_metrics
@@ -50,28 +50,20 @@ def test_three_dashboards_with_both_kinds_of_query() -> None:
 def _fill(client: Client, db: str) -> None:
     """The simulator's workload as the stack would store it: runs and edges, health outputs, dead letters."""
     codec = make_codec("lineage_event")
-    sim = Simulator(codec, seed=5, teams=2, rag_apps=1, docs_per_cycle=2, chunks_per_doc=2, drift_rate=0.5,
-                    stuck_rate=0.02, stop_ingest_after=6)  # fmt: skip
+    sim = Simulator(codec, seed=5, **SCENARIO)
     messages = list(sim.messages(1500))
     events = [m.event.to_record() for m in messages if m.event is not None]
     writer = ClickHouseWriter(client, db)
     load(writer, events, derived_at=1_767_225_600_000)
-    engine = HealthEngine(HealthConfig(lateness_ms=60_000, run_timeout_ms=30_000, upstream_grace_ms=20_000,
-                                       unused_after_ms=400_000, model_lag_ms=60_000))  # fmt: skip
-    states: dict[str, runs.RunState] = {}
+    engine = HealthEngine(config(lateness_ms=60_000))
     metric_rows = []
-    for i, ev in enumerate(events):
-        state, changed = runs.merge(states.get(ev["run_id"]), ev)
-        states[ev["run_id"]] = state
-        if changed:
-            engine.add_run(runs.run_record(state, 0))
-        engine.advance(engine.watermark)
-        if i % 100 == 0:
-            engine.sweep()
-            at = engine.settled
-            for (ns, m), v in engine.metrics().items():
-                point = {"measured_at": at, "namespace": ns, "metric": m, "value": v}
-                metric_rows.append(health_row(point, 0, len(metric_rows)))
+    states: dict[str, Any] = {}
+    for start in range(0, len(events), 100):  # a timer pass, and its namespace figures, every 100 events
+        feed(engine, events[start : start + 100], states=states)
+        engine.sweep()
+        for (ns, m), v in engine.metrics().items():
+            point = {"measured_at": engine.settled, "namespace": ns, "metric": m, "value": v}
+            metric_rows.append(health_row(point, 0, len(metric_rows)))
     alerts, links = engine.take()
     alert_rows = [alert_row({**a, "updated_at": 1_800_000_000_000 + i}, 0, i) for i, a in enumerate(alerts)]
     link_rows = [drift_link_row({**x, "linked_at": x["signal_time"]}, 0, i) for i, x in enumerate(links)]
