@@ -8,15 +8,13 @@ import itertools
 import json
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
+from stack_support import isolated_settings
 
 from producers.simulator import Truth
 from upriver.lineage import LineageReader
-from upriver.settings import Settings, Topics
 from upriver.stack import LocalStack
 from upriver.workload import run_workload
 
@@ -27,18 +25,7 @@ pytestmark = pytest.mark.integration
 def loaded(
     kafka_bootstrap: str, chdb_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[LocalStack, Truth]]:
-    uid = uuid.uuid4().hex[:10]
-    settings = replace(
-        Settings.from_env({}),
-        home=tmp_path_factory.mktemp("ai-lineage"),
-        kafka_bootstrap=kafka_bootstrap,
-        clickhouse_url=chdb_url,
-        clickhouse_database=f"ai_{uid}",
-        topics=Topics.unique(uid, partitions=4),
-        processor_id=f"proc-{uid}",
-        sink_group=f"sink-{uid}",
-        sink_batch_ms=100,
-    )
+    settings = isolated_settings(kafka_bootstrap, chdb_url, tmp_path_factory.mktemp("ai-lineage"), "ai")
     with LocalStack(settings, api_port=0) as stack:
         stack.wait_worker_ready()
         report, truth = run_workload(stack, events=4_000, seed=23, timeout=180)

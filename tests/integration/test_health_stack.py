@@ -9,14 +9,14 @@ import shutil
 import subprocess
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from health_support import DURATIONS, SCENARIO, rules_toml
+from stack_support import isolated_settings
 
 from producers.emitter import LineageEmitter
 from producers.health_truth import AlertKey, LinkKey, expected_alerts, expected_drift_links
@@ -24,7 +24,6 @@ from producers.simulator import Simulator, Truth
 from schemas.codec import make_codec
 from upriver.api import handle
 from upriver.cli import main
-from upriver.settings import Settings, Topics
 from upriver.stack import LocalStack, free_port
 
 pytestmark = pytest.mark.integration
@@ -93,20 +92,14 @@ def _stored_links(stack: LocalStack) -> set[LinkKey]:
 
 @pytest.fixture(scope="module")
 def loaded(kafka_bootstrap: str, chdb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loaded]:
-    uid = uuid.uuid4().hex[:10]
     home = tmp_path_factory.mktemp("health")
     rules = home / "health-rules.toml"
     rules.write_text(RULES)
-    settings = replace(
-        Settings.from_env({}),
-        home=home,
-        kafka_bootstrap=kafka_bootstrap,
-        clickhouse_url=chdb_url,
-        clickhouse_database=f"health_{uid}",
-        topics=Topics.unique(uid, partitions=4),
-        processor_id=f"proc-{uid}",
-        sink_group=f"sink-{uid}",
-        sink_batch_ms=100,
+    settings = isolated_settings(
+        kafka_bootstrap,
+        chdb_url,
+        home,
+        "health",
         health_clock="event",  # the simulator's synthetic times drive the clock
         health_rules=str(rules),
         health_interval_s=0.5,

@@ -10,7 +10,6 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,10 +28,10 @@ from openlineage.client.facet_v2 import (
 )
 from openlineage.client.transport.http import HttpConfig, HttpTransport
 from openlineage.client.transport.kafka import KafkaConfig, KafkaTransport
+from stack_support import isolated_settings
 
 from processors import runs
 from schemas.openlineage import OpenLineageError, decode, to_record
-from upriver.settings import Settings, Topics
 from upriver.stack import LocalStack, free_port
 
 pytestmark = pytest.mark.integration
@@ -44,20 +43,7 @@ PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.54.0/client/python
 
 
 def _stack(kafka_bootstrap: str, chdb_url: str, home: Path, name: str) -> LocalStack:
-    uid = uuid.uuid4().hex[:10]
-    settings = replace(
-        Settings.from_env({}),
-        home=home,
-        kafka_bootstrap=kafka_bootstrap,
-        clickhouse_url=chdb_url,
-        clickhouse_database=f"{name}_{uid}",
-        topics=Topics.unique(uid, partitions=4),
-        processor_id=f"proc-{uid}",
-        sink_group=f"sink-{uid}",
-        sink_batch_ms=100,
-        api_token=TOKEN,
-        health_enabled=False,
-    )
+    settings = isolated_settings(kafka_bootstrap, chdb_url, home, name, api_token=TOKEN, health_enabled=False)
     return LocalStack(settings, api_port=free_port())
 
 

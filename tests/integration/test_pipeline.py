@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer
+from stack_support import isolated_settings
 
 from producers.emitter import LineageEmitter
 from producers.simulator import Simulator
 from schemas.codec import SingleObjectCodec
 from schemas.model import DeadLetter
-from upriver.settings import Settings, Topics
 from upriver.stack import LocalStack
 from upriver.stats import PipelineStats
 from upriver.workload import run_workload
@@ -43,18 +43,7 @@ def wait_until(check: Callable[[], bool], timeout: float = 90.0, what: str = "co
 
 @pytest.fixture
 def stack(kafka_bootstrap: str, chdb_url: str, tmp_path: Path) -> Iterator[LocalStack]:
-    uid = uuid.uuid4().hex[:10]
-    settings = replace(
-        Settings.from_env({}),
-        home=tmp_path / "home",
-        kafka_bootstrap=kafka_bootstrap,
-        clickhouse_url=chdb_url,
-        clickhouse_database=f"it_{uid}",
-        topics=Topics.unique(uid, partitions=4),
-        processor_id=f"proc-{uid}",
-        sink_group=f"sink-{uid}",
-        sink_batch_ms=100,
-    )
+    settings = isolated_settings(kafka_bootstrap, chdb_url, tmp_path / "home", "it")
     with LocalStack(settings, api_port=0) as running:
         assert running.storage is not None
         # Keep every stored row visible: a background merge would collapse duplicate rows and hide

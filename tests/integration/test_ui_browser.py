@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import shutil
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
+from stack_support import isolated_settings
 
 from producers.simulator import Truth
-from upriver.settings import Settings, Topics
 from upriver.stack import LocalStack, free_port
 from upriver.workload import run_workload
 
@@ -40,21 +39,10 @@ class Ui:
 def ui(kafka_bootstrap: str, chdb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
     chromium = shutil.which("chromium")
     assert chromium, "chromium not found: `make test` installs Debian's chromium package"
-    uid = uuid.uuid4().hex[:10]
     home = tmp_path_factory.mktemp("ui")
     (home / "rules.toml").write_text(RULES)
-    settings = replace(
-        Settings.from_env({}),
-        home=home,
-        kafka_bootstrap=kafka_bootstrap,
-        clickhouse_url=chdb_url,
-        clickhouse_database=f"ui_{uid}",
-        topics=Topics.unique(uid, partitions=4),
-        processor_id=f"proc-{uid}",
-        sink_group=f"sink-{uid}",
-        sink_batch_ms=100,
-        health_rules=str(home / "rules.toml"),
-        health_interval_s=0.5,
+    settings = isolated_settings(
+        kafka_bootstrap, chdb_url, home, "ui", health_rules=str(home / "rules.toml"), health_interval_s=0.5
     )
     ARTIFACTS.mkdir(exist_ok=True)
     with LocalStack(settings, api_port=free_port()) as stack:

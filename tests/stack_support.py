@@ -1,0 +1,27 @@
+"""Settings for a local stack of its own in an integration test: the session's broker and chDB, and a
+database, topics and consumer groups no other test shares."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from upriver.settings import Settings, Topics
+
+
+def isolated_settings(kafka_bootstrap: str, chdb_url: str, home: Path, name: str, **overrides: Any) -> Settings:
+    uid = uuid.uuid4().hex[:10]
+    base = replace(
+        Settings.from_env({}),
+        home=home,
+        kafka_bootstrap=kafka_bootstrap,
+        clickhouse_url=chdb_url,
+        clickhouse_database=f"{name}_{uid}",
+        topics=Topics.unique(uid, partitions=4),
+        processor_id=f"proc-{uid}",
+        sink_group=f"sink-{uid}",
+        sink_batch_ms=100,
+    )
+    return replace(base, **overrides)
