@@ -197,7 +197,12 @@ class ApiServer:
                     elif url.path == "/api/v1/pipeline":
                         status, body = 200, pipeline_figures()
                     elif url.path == "/api/v1/lineage":
-                        status, body = 200, marquez_lineage(outer.reader, parse_qs(url.query))
+                        try:
+                            status, body = 200, marquez_lineage(outer.reader, parse_qs(url.query))
+                        except NodeNotFound as exc:
+                            raise ApiError(404, str(exc)) from exc
+                        except ValueError as exc:
+                            raise ApiError(400, str(exc)) from exc
                     else:
                         status, body = 200, handle(outer.reader, url.path, url.query)
                 except ApiError as exc:
@@ -388,8 +393,14 @@ def marquez_lineage(reader: LineageReader, params: dict[str, list[str]]) -> dict
         raise ApiError(404, str(exc)) from exc
     depth = _int(params, "depth", 20, 1, MAX_DEPTH)
     as_of = _as_of(params)
-    up = reader.upstream(node, depth=depth, as_of=as_of)
-    down = reader.downstream(node, depth=depth, as_of=as_of)
+    try:
+        up = reader.upstream(node, depth=depth, as_of=as_of)
+        down = reader.downstream(node, depth=depth, as_of=as_of)
+    except NodeNotFound as exc:
+        if not reader.node_exists(node):  # known, but in no edge (e.g. only ever read): the node alone
+            raise ApiError(404, str(exc)) from exc
+        up = LineageGraph(root=node, direction="upstream", depth=depth, nodes={node: 0})
+        down = LineageGraph(root=node, direction="downstream", depth=depth, nodes={node: 0})
     pairs = {(s, d) for s, d, _ in (*up.edges, *down.edges) if "#" not in s}
     jobs = reader.jobs_of(sorted(pairs))
     graph: dict[str, dict[str, Any]] = {}

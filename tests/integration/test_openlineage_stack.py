@@ -292,3 +292,14 @@ def test_the_corpus_through_http_and_through_kafka_gives_the_same_answers(
     assert {e for e in edges_kafka if not any(j in e[0] or j in e[1] for j in client_jobs)} == want_edges
     assert runs_http == want_runs and runs_kafka - client_runs == want_runs
     assert letters == [f"OpenLineage: {want_refused[0]}"]
+
+
+def test_marquez_lineage_for_a_node_without_edges_and_for_an_unknown_one(stack: LocalStack) -> None:
+    # the python-client corpus event reads and writes the same table: a node with no edge (the corpus test
+    # above sent it through this stack's Kafka path)
+    node = "dataset:my-datasource-namespace:instance.schema.table"
+    graph = _eventually(lambda: _get(stack, "/api/v1/lineage", nodeId=node))["graph"]
+    assert [(v["id"], v["inEdges"], v["outEdges"]) for v in graph] == [(node, [], [])]
+    with pytest.raises(urllib.error.HTTPError) as err:
+        _get(stack, "/api/v1/lineage", nodeId="dataset:nowhere:nothing")
+    assert err.value.code == 404 and "error" in json.loads(err.value.read())
