@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import heapq
 import itertools
 import json
 import re
@@ -290,6 +291,7 @@ class HealthEngine:
         self.config = config or HealthConfig()
         self.nodes: dict[str, Node] = {}
         self.pending: dict[str, Record] = {}  # run id -> compact run awaiting its facts
+        self._facts: list[tuple[int, int, str]] = []  # heap of (time, order, run id) not yet applied
         self.open_runs: dict[str, dict[str, int]] = {}  # job -> {run id: started_at}
         self.alerts: dict[str, Record] = {}  # "KIND|subject" -> open alert
         self.missing_io: dict[str, list[Any]] = {}  # job -> [since, missing ids] of its last run
@@ -333,6 +335,7 @@ class HealthEngine:
             "started": bool(old and old.get("started")),
         }
         self.pending[rid] = run
+        self._schedule(rid, run)
         self.dirty.add("r:" + rid)
         if '"STREAMING"' in run["facets"] and run["job"] not in self.streaming and _is_streaming(run["facets"]):
             self.streaming.add(run["job"])  # its runs stay live: never INCOMPLETE_RUN
@@ -344,25 +347,34 @@ class HealthEngine:
     # ---- time -----------------------------------------------------------------------------------
 
     def advance(self, now: int) -> None:
-        """Apply every fact at or before `now - lateness` in event-time order (settled time never goes back)."""
+        """Apply every fact at or before `now - lateness` in event-time order (settled time never goes back).
+
+        Facts wait in a heap ordered by (time, starts before ends before signals, run id); an entry a
+        newer revision made obsolete (its time moved, or the fact was applied) is skipped when it comes up.
+        """
         target = max(self.settled, now - self.config.lateness_ms)
-        facts: list[tuple[int, int, str]] = []
-        for rid, run in self.pending.items():
-            if not run["started"] and (run["s"] <= target):
-                facts.append((run["s"], 0, rid))
-            if run["e"] is not None and run["e"] <= target:
-                facts.append((run["e"], 2 if run["status"] in SIGNALS else 1, rid))
-        for t, order, rid in sorted(facts):
-            run = self.pending[rid]
+        facts = self._facts
+        while facts and facts[0][0] <= target:
+            t, order, rid = heapq.heappop(facts)
+            run = self.pending.get(rid)
+            if run is None:
+                continue  # its end was applied already
             if order == 0:
-                self._start(rid, run)
-            else:
+                if not run["started"] and run["s"] == t:
+                    self._start(rid, run)
+            elif run["e"] == t and order == (2 if run["status"] in SIGNALS else 1):
                 if not run["started"]:
                     self._start(rid, run)
                 self._end(rid, run, t)
         if target != self.settled:
             self.settled = target
             self.dirty.add("meta")
+
+    def _schedule(self, rid: str, run: Record) -> None:
+        if not run["started"]:
+            heapq.heappush(self._facts, (run["s"], 0, rid))
+        if run["e"] is not None:
+            heapq.heappush(self._facts, (run["e"], 2 if run["status"] in SIGNALS else 1, rid))
 
     def sweep(self) -> None:
         """The timer pass's alert half: open every alert whose onset is at or before the settled time."""
@@ -879,3 +891,6 @@ class HealthEngine:
             elif key == "meta":
                 self.settled = value["settled"]
                 self.watermark = value["watermark"]
+        self._facts = []
+        for rid, run in self.pending.items():
+            self._schedule(rid, run)
