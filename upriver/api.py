@@ -507,5 +507,6 @@ def openapi() -> dict[str, Any]:
             "/api/v1/health": get("Lineage health per namespace", {"name": "namespace", "in": "query"}),
             "/api/v1/alerts": get("Health alerts", {"name": "open", "in": "query"}, {"name": "kind", "in": "query"}),
             "/api/v1/drift-impact": get("Models and deployments a node's drift reaches", node),
+            "/api/v1/pipeline": get("This process's rows loaded per table and consumer lag (the UI's health page)"),
         },
     }

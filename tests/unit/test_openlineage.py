@@ -233,7 +233,13 @@ def test_http_refuses_bad_events_with_their_reason(server: ApiServer) -> None:
 def test_openapi_document_lists_every_route() -> None:
     doc = openapi()
     assert doc["openapi"].startswith("3.")
-    assert {"/api/v1/lineage", "/api/v1/lineage/batch", "/api/v1/upstream", "/api/v1/alerts"} <= set(doc["paths"])
+    assert {
+        "/api/v1/lineage",
+        "/api/v1/lineage/batch",
+        "/api/v1/upstream",
+        "/api/v1/alerts",
+        "/api/v1/pipeline",
+    } <= set(doc["paths"])
     assert "post" in doc["paths"]["/api/v1/lineage"] and "get" in doc["paths"]["/api/v1/lineage"]
 
 
