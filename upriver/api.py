@@ -135,7 +135,7 @@ def _route(reader: LineageReader, path: str, params: dict[str, list[str]]) -> di
     if path == "/api/v1/health":
         namespace = params.get("namespace", [""])[0] or None
         try:
-            return reader.health.health(namespace)
+            return reader.health.health(namespace, as_of=_as_of(params))
         except LookupError as exc:
             raise ApiError(404, str(exc)) from exc
     if path == "/api/v1/alerts":
@@ -143,6 +143,7 @@ def _route(reader: LineageReader, path: str, params: dict[str, list[str]]) -> di
         return {
             "alerts": reader.health.alerts(
                 subject=(params.get("subject", [""])[0] or None),
+                as_of=_as_of(params),
                 open_only=open_only,
                 kind=(params.get("kind", [""])[0] or None),
                 namespace=(params.get("namespace", [""])[0] or None),
@@ -150,7 +151,7 @@ def _route(reader: LineageReader, path: str, params: dict[str, list[str]]) -> di
             )
         }
     if path == "/api/v1/drift-impact":
-        return reader.health.drift_impact(_node(reader, params))
+        return reader.health.drift_impact(_node(reader, params), as_of=_as_of(params))
     if path == "/api/v1/search":
         text = _required(params, "q", "churn")
         return {"query": text, "nodes": reader.search(text, limit=_int(params, "limit", 20, 1, 1000))}
@@ -504,9 +505,15 @@ def openapi() -> dict[str, Any]:
             "/api/v1/provenance": get("The run that produced a version, and what it read", node, as_of),
             "/api/v1/node": get("A node's attributes and versions", node),
             "/api/v1/search": get("Nodes by name", {"name": "q", "in": "query", "required": True}),
-            "/api/v1/health": get("Lineage health per namespace", {"name": "namespace", "in": "query"}),
-            "/api/v1/alerts": get("Health alerts", {"name": "open", "in": "query"}, {"name": "kind", "in": "query"}),
-            "/api/v1/drift-impact": get("Models and deployments a node's drift reaches", node),
+            "/api/v1/health": get("Lineage health per namespace", {"name": "namespace", "in": "query"}, as_of),
+            "/api/v1/alerts": get(
+                "Health alerts (open=true: open now, or at as_of)",
+                {"name": "open", "in": "query"},
+                {"name": "kind", "in": "query"},
+                {"name": "subject", "in": "query"},
+                as_of,
+            ),
+            "/api/v1/drift-impact": get("Models and deployments a node's drift reaches", node, as_of),
             "/api/v1/pipeline": get("This process's rows loaded per table and consumer lag (the UI's health page)"),
         },
     }

@@ -293,7 +293,7 @@ def _when(ms: int | None) -> str:
 
 def _health(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "health":
-        body = _read_side(settings, "/api/v1/health", {"namespace": args.namespace})
+        body = _read_side(settings, "/api/v1/health", {"namespace": args.namespace, "as_of": args.as_of})
         if args.json:
             print(json.dumps(body, indent=2))
             return 0
@@ -305,7 +305,8 @@ def _health(settings: Settings, args: argparse.Namespace) -> int:
             print(f"{ns['namespace']:<28} {cells}  {_when(ns['measured_at'])}")
         return 0
     if args.command == "alerts":
-        params = {"open": "true" if args.open else "", "kind": args.kind, "namespace": args.namespace}
+        params = {"open": "true" if args.open else "", "kind": args.kind, "namespace": args.namespace,
+                  "as_of": args.as_of}  # fmt: skip
         alerts = _read_side(settings, "/api/v1/alerts", params)["alerts"]
         if args.json:
             print(json.dumps(alerts, indent=2))
@@ -316,7 +317,7 @@ def _health(settings: Settings, args: argparse.Namespace) -> int:
                   f"opened {_when(a['opened_at'])}{resolved}: {a['reason']}")  # fmt: skip
         print(f"{len(alerts)} alert(s)", file=sys.stderr)
         return 0
-    body = _read_side(settings, "/api/v1/drift-impact", {"node": args.node})
+    body = _read_side(settings, "/api/v1/drift-impact", {"node": args.node, "as_of": args.as_of})
     if args.json:
         print(json.dumps(body, indent=2))
         return 0
@@ -382,16 +383,19 @@ def parser() -> argparse.ArgumentParser:
     lin.set_defaults(fn=cmd_lineage)
     health = sub.add_parser("health", help="lineage health per namespace: freshness, coverage, open alerts")
     health.add_argument("--namespace", help="only this namespace")
+    health.add_argument("--as-of", default=None, help="as things stood at this time (ISO 8601 or epoch ms)")
     health.add_argument("--json", action="store_true")
     health.set_defaults(fn=cmd_health)
     alerts = sub.add_parser("alerts", help="lineage health alerts (stale, orphaned, incomplete, drift impact)")
     alerts.add_argument("--open", action="store_true", help="only open alerts")
     alerts.add_argument("--kind", help="only this kind, e.g. STALE")
     alerts.add_argument("--namespace", help="only this namespace")
+    alerts.add_argument("--as-of", default=None, help="as things stood at this time (ISO 8601 or epoch ms)")
     alerts.add_argument("--json", action="store_true")
     alerts.set_defaults(fn=cmd_health)
     drift = sub.add_parser("drift-impact", help="models and deployments a node's drift reaches; root causes")
     drift.add_argument("node", help="node id kind:namespace/name (or a unique name)")
+    drift.add_argument("--as-of", default=None, help="as things stood at this time (ISO 8601 or epoch ms)")
     drift.add_argument("--json", action="store_true")
     drift.set_defaults(fn=cmd_health)
     kafka = sub.add_parser("kafka", help="fetch the Kafka broker jars (once, from Maven Central)")

@@ -28,10 +28,13 @@ class HealthReader:
         self._client = client
         self._db = quote_identifier(database)
 
-    def health(self, namespace: str | None = None) -> dict[str, Any]:
-        """The latest figures per namespace (artifacts, fresh/late/stale/never_seen/unknown, coverage_ratio,
-        open alerts by category, running_runs) as of the health processor's last timer pass."""
-        where = "WHERE namespace = {ns:String}" if namespace else ""
+    def health(self, namespace: str | None = None, as_of: int | None = None) -> dict[str, Any]:
+        """The figures per namespace (artifacts, fresh/late/stale/never_seen/unknown, coverage_ratio, open
+        alerts by category, running_runs) of the health processor's last timer pass (at or before `as_of`)."""
+        cond = (["namespace = {ns:String}"] if namespace else []) + (
+            ["measured_at <= fromUnixTimestamp64Milli({as_of:Int64}, 'UTC')"] if as_of is not None else []
+        )
+        where = f"WHERE {' AND '.join(cond)}" if cond else ""
         # the rows of each namespace's latest timer pass: a metric missing from it (e.g. no stale artifact
         # any more) reads as zero, not as its last value
         sql = (
@@ -39,7 +42,7 @@ class HealthReader:
             f"WHERE (namespace, measured_at) IN (SELECT namespace, max(measured_at) FROM {self._db}.health {where} "
             "GROUP BY namespace) ORDER BY namespace, metric"
         )
-        params = {"ns": namespace} if namespace else {}
+        params: dict[str, Any] = {"ns": namespace or "", "as_of": as_of or 0}
         out: dict[str, dict[str, Any]] = {}
         for ns, metric, value, at in self._client.query(sql, parameters=params).result_rows:
             entry = out.setdefault(
@@ -57,10 +60,16 @@ class HealthReader:
         namespace: str | None = None,
         limit: int = 1000,
         subject: str | None = None,
+        as_of: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Alerts in their latest state, newest first."""
+        """Alerts in their latest state, newest first; with `as_of`, the alerts opened by then, in their
+        state then (`open_only`: open at that time)."""
         cond = []
-        if open_only:
+        if as_of is not None:
+            cond.append("opened_at <= fromUnixTimestamp64Milli({as_of:Int64}, 'UTC')")
+            if open_only:
+                cond.append("(resolved_at IS NULL OR resolved_at > fromUnixTimestamp64Milli({as_of:Int64}, 'UTC'))")
+        elif open_only:
             cond.append("status = 'OPEN'")
         if kind:
             cond.append("kind = {kind:String}")
@@ -75,28 +84,37 @@ class HealthReader:
             f"argMax(resolved_at, updated_at) AS resolved_at FROM {self._db}.alerts GROUP BY alert_id {having} "
             "ORDER BY opened_at DESC, alert_id LIMIT {limit:UInt32}"
         )
-        params: dict[str, Any] = {"limit": limit, "kind": kind or "", "ns": namespace or "", "subject": subject or ""}
+        params: dict[str, Any] = {
+            "limit": limit,
+            "kind": kind or "",
+            "ns": namespace or "",
+            "subject": subject or "",
+            "as_of": as_of or 0,
+        }
         out = []
         for row in self._client.query(sql, parameters=params).result_rows:
             alert = dict(zip(ALERT_COLUMNS, row[: len(ALERT_COLUMNS)], strict=True))
             alert["path"] = list(alert["path"])
             alert["opened_at"] = _ms(row[-2])
             alert["resolved_at"] = _ms(row[-1])
+            if as_of is not None and (alert["resolved_at"] is None or alert["resolved_at"] > as_of):
+                alert["status"], alert["resolved_at"] = "OPEN", None  # not resolved yet at that time
             out.append(alert)
         return out
 
-    def drift_impact(self, node: str) -> dict[str, Any]:
-        """Drift/quality signals on `node`: the models and deployments each reaches (DOWNSTREAM) and, for a
-        signal on a model or deployment, its ranked upstream root-cause candidates."""
+    def drift_impact(self, node: str, as_of: int | None = None) -> dict[str, Any]:
+        """Drift/quality signals on `node` (up to `as_of`): the models and deployments each reaches
+        (DOWNSTREAM) and, for a signal on a model or deployment, its ranked upstream root-cause candidates."""
+        until = "" if as_of is None else " AND signal_time <= fromUnixTimestamp64Milli({as_of:Int64}, 'UTC')"
         sql = (
             "SELECT signal_id, any(signal_type), any(signal_time), direction, target, any(target_kind), "
             "any(target_version), any(distance), any(path), any(rank) "
-            f"FROM {self._db}.drift_links WHERE source = {{node:String}} "
+            f"FROM {self._db}.drift_links WHERE source = {{node:String}}{until} "
             "GROUP BY signal_id, direction, target ORDER BY 3 DESC, signal_id, direction, 10, 8, target"
         )
         signals: dict[str, dict[str, Any]] = {}
         for sid, stype, at, direction, target, tkind, tversion, dist, path, rank in self._client.query(
-            sql, parameters={"node": node}
+            sql, parameters={"node": node, "as_of": as_of or 0}
         ).result_rows:
             signal = signals.setdefault(
                 str(sid),

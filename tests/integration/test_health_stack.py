@@ -256,3 +256,18 @@ def test_a_restarted_worker_recovers_the_health_state_and_stays_exact(loaded: Lo
     assert got == want_alerts, (sorted(want_alerts - got)[:5], sorted(got - want_alerts)[:5])
     assert _stored_links(stack) == want_links
     assert stack.worker_metrics()["upriver_health_late_facts"] == 0
+
+
+def test_alerts_and_health_as_of_an_earlier_time(loaded: Loaded) -> None:
+    """Alerts open at a past moment are exactly the stored alerts (equal to the truth, tests above) opened by
+    then and not yet resolved then."""
+    assert loaded.stack.storage is not None
+    reader = loaded.stack.storage.reader()
+    at = loaded.settled - 250_000
+    stored = reader.health.alerts(open_only=True, as_of=at, limit=100_000)
+    got = {(a["kind"], a["subject"], a["opened_at"]) for a in stored}
+    want = {(k, s, o) for k, s, o, r in _stored_alerts(loaded.stack) if o <= at and (r is None or r > at)}
+    assert got == want and want, (sorted(want - got)[:3], sorted(got - want)[:3])
+    assert all(a["status"] == "OPEN" and a["resolved_at"] is None for a in stored)
+    then = reader.health.health("warehouse", as_of=at)["namespaces"][0]
+    assert then["measured_at"] <= at
