@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from processors.runs import facet, is_append
 from schemas.model import node_id
 
 Record = dict[str, Any]
@@ -58,8 +59,6 @@ ALERT_KINDS: dict[str, tuple[str, str]] = {
     "DRIFT_IMPACT": ("drift", "critical"),
 }
 NODE_ALERTS = ("STALE", "MISSING_UPSTREAM", "UNUSED", "DRIFT_IMPACT", "UNREGISTERED_MODEL", "STALE_MODEL")
-JOB_ALERTS = ("INCOMPLETE_RUN", "MISSING_IO")
-FRESHNESS = ("FRESH", "LATE", "STALE", "NEVER_SEEN", "UNKNOWN")
 UPDATES_KEPT = 17  # 16 intervals for the learned SLA
 VERSIONS_KEPT = 16
 TRAINED_KEPT = 8
@@ -145,12 +144,13 @@ class HealthConfig:
         for key, value in (doc.get("defaults") or {}).items():
             if key in known:
                 kwargs[known[key]] = parse_duration(value)
-            elif key in ("learn_min_updates",):
+            elif key == "learn_min_updates":
                 kwargs[key] = int(value)
             elif key == "learn_factor":
                 kwargs[key] = float(value)
             else:
-                raise ValueError(f"unknown [defaults] key {key!r}; known: {sorted([*known, 'learn_factor'])}")
+                allowed = sorted([*known, "learn_min_updates", "learn_factor"])
+                raise ValueError(f"unknown [defaults] key {key!r}; known: {allowed}")
         arts = []
         for rule in doc.get("artifact", []):
             unknown = set(rule) - {"namespace", "kind", "name", "sla", "unused_after"}
@@ -235,19 +235,9 @@ def _artifacts(record: Mapping[str, Any], side: str) -> list[list[Any]]:
     return [[a["kind"], a["namespace"], a["name"], a.get("version"), a.get("facets")] for a in record.get(side, ())]
 
 
-def _facet(facets: str | None, name: str) -> Any:
-    if not facets or f'"{name}"' not in facets:
-        return None
-    try:
-        value = json.loads(facets)
-    except ValueError:
-        return None
-    return value.get(name) if isinstance(value, dict) else None
-
-
 def _declared_sla(facets: str | None) -> int | None:
     """`{"freshness": {"slaSeconds": 3600}}` (or `"sla": "1h"`) on an output declares its SLA."""
-    f = _facet(facets, "freshness")
+    f = facet(facets, "freshness")
     if not isinstance(f, dict):
         return None
     try:
@@ -276,10 +266,10 @@ def _is_streaming(facets: str) -> bool:
 def is_drop(status: str, facets: str) -> bool:
     """A DRIFT signal unless it says `drifted: false`; a QUALITY signal unless it says `passed: true`."""
     if status == "DRIFT":
-        d = _facet(facets, "drift")
+        d = facet(facets, "drift")
         return not (isinstance(d, dict) and d.get("drifted") is False)
     if status == "QUALITY":
-        q = _facet(facets, "quality")
+        q = facet(facets, "quality")
         return not (isinstance(q, dict) and q.get("passed") is True)
     return False
 
@@ -490,7 +480,6 @@ class HealthEngine:
         for nid, a in inputs.items():
             node = self._node(nid, a, t)
             node.last_touch = t
-        deploys = run["kind"] == "DEPLOY" or any(a[0] in SERVING_KINDS for a in outputs.values())
         models_in = [(nid, a[3]) for nid, a in inputs.items() if a[0] in MODEL_KINDS]
         for nid, a in outputs.items():
             node = self._node(nid, a, t)
@@ -511,7 +500,7 @@ class HealthEngine:
             key = [s, rid]
             if not node.latest or key > node.latest[:2]:
                 node.latest = [s, rid, version]
-            if _facet(a[4], "writeMode") and '"APPEND"' in str(a[4]).upper():
+            if is_append(a[4]):
                 for src in srcs:
                     node.appends[src] = max(node.appends.get(src, s), s)
             else:
@@ -527,7 +516,7 @@ class HealthEngine:
                 node.trained[version] = sorted([i, inputs[i][3]] for i in srcs if inputs[i][3] is not None)
                 if len(node.trained) > TRAINED_KEPT:
                     del node.trained[next(iter(node.trained))]
-            if deploys and a[0] in SERVING_KINDS and models_in:
+            if a[0] in SERVING_KINDS and models_in:  # a deployment of the (first) model it read
                 model, mversion = min(models_in)
                 old = node.serving[0] if node.serving else None
                 node.serving = [model, mversion, t]
@@ -549,7 +538,7 @@ class HealthEngine:
             if fnmatch.fnmatchcase(run["job"], rule.job):
                 expected_in.update(rule.inputs)
                 expected_out.update(rule.outputs)
-        declared = _facet(run["facets"], "expectedIO")
+        declared = facet(run["facets"], "expectedIO")
         if isinstance(declared, dict):
             expected_in.update(x for x in declared.get("inputs", ()) if isinstance(x, str))
             expected_out.update(x for x in declared.get("outputs", ()) if isinstance(x, str))
@@ -644,10 +633,8 @@ class HealthEngine:
             tversion = node.latest[2] if node.latest else None
             self._link(rid, run, source, version, t, "DOWNSTREAM", target, tversion, path, 0)
             self._sync_node(target, t, ("DRIFT_IMPACT",))
-            if not node.drift:
+            if not node.drift or node.drift[0] <= t:  # the latest drift reaching it (a late one may be older)
                 node.drift = [t, source, path]
-            else:
-                node.drift = [max(node.drift[0], t), source, path] if node.drift[0] <= t else node.drift
             self.dirty.add("n:" + target)
             self._sync_node(target, t, ("DRIFT_IMPACT",))
 
@@ -766,7 +753,7 @@ class HealthEngine:
             return None if newest is None else newest + self.config.model_lag_ms
         raise ValueError(f"unknown alert kind {kind!r}")
 
-    def _reason(self, kind: str, subject: str, onset: int) -> tuple[str, list[str]]:
+    def _reason(self, kind: str, subject: str) -> tuple[str, list[str]]:
         if kind == "STALE":
             sla, source = self.sla(subject)
             last = self.nodes[subject].last_update
@@ -801,7 +788,7 @@ class HealthEngine:
         alert = self.alerts.get(key)
         if onset is not None and onset <= t:
             if alert is None:
-                reason, path = self._reason(kind, subject, onset)
+                reason, path = self._reason(kind, subject)
                 category, severity = ALERT_KINDS[kind]
                 alert = {
                     "alert_id": _alert_id(kind, subject, onset),
@@ -868,7 +855,7 @@ class HealthEngine:
         raise KeyError(key)
 
     def load(self, items: Iterable[tuple[str, Any]]) -> None:
-        """Rebuild from exported values (a recovered table); applied ends are not kept (see docs)."""
+        """Rebuild from exported values (a recovered table), then reschedule the pending runs' facts."""
         for key, value in items:
             if value is None:
                 continue

@@ -242,7 +242,8 @@ def edge_type(job_kind: str, input_kind: str, output_kind: str) -> str:
     return "DERIVED_FROM"  # unreachable: the last rule matches everything
 
 
-def _facet(facets: str | None, name: str) -> Any:
+def facet(facets: str | None, name: str) -> Any:
+    """One facet of a facets JSON object (None when absent or the JSON is off); cheap when absent."""
     if not facets or f'"{name}"' not in facets:
         return None
     try:
@@ -252,7 +253,7 @@ def _facet(facets: str | None, name: str) -> Any:
 
 
 def is_append(facets: str | None) -> bool:
-    mode = _facet(facets, "writeMode")
+    mode = facet(facets, "writeMode")
     return isinstance(mode, dict) and str(mode.get("mode", "")).upper() == "APPEND"
 
 
@@ -261,7 +262,7 @@ _INPUT_FIELD_KEYS = ("namespace", "name", "field")
 
 def column_pairs(output: Artifact, inputs: Mapping[str, Artifact]) -> list[tuple[str, str, str]]:
     """(src column id, dst column id, type) from an output's columnLineage facet; odd entries are skipped."""
-    lineage = _facet(output[4], "columnLineage")
+    lineage = facet(output[4], "columnLineage")
     fields = lineage.get("fields") if isinstance(lineage, dict) else None
     if not isinstance(fields, dict):
         return []
@@ -270,7 +271,7 @@ def column_pairs(output: Artifact, inputs: Mapping[str, Artifact]) -> list[tuple
     # the same node: column sources may use the alias
     aliases: dict[tuple[str, str], tuple[str, str]] = {}
     for a in inputs.values():
-        alias = _facet(a[4], "upriverAlias")
+        alias = facet(a[4], "upriverAlias")
         if isinstance(alias, dict) and isinstance(alias.get("namespace"), str) and isinstance(alias.get("name"), str):
             aliases[(alias["namespace"], alias["name"])] = (a[1], a[2])
     dst_node = node_id(output[0], output[1], output[2])
