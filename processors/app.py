@@ -23,7 +23,7 @@ from faust.sensors import Sensor
 from prometheus_client import start_http_server
 
 from processors import dedup, metrics, runs, validation
-from processors.health import HealthConfig, HealthEngine
+from processors.health import HealthConfig, HealthEngine, gauge_figures
 from processors.publisher import Publisher
 from schemas import openlineage
 from schemas.codec import make_codec
@@ -395,25 +395,19 @@ def _wire_health(app: faust.App, cfg: ProcessorConfig, publisher: Publisher, run
 
     def publish_health(at: int, figures: Mapping[tuple[str, str], float]) -> None:
         metrics.HEALTH_SETTLED.set(max(at, 0) / 1000)
-        gauges: dict[Any, dict[str, float]] = {}
         for (namespace, metric), value in sorted(figures.items()):
             record = {"measured_at": at, "namespace": namespace, "metric": metric, "value": float(value)}
             publisher.publish(cfg.health_topic, namespace.encode(), metric_codec.encode(record))
-            label = metrics.bounded_namespace(namespace)
-            gauge = {
-                "artifacts": metrics.HEALTH_ARTIFACTS,
-                "coverage_ratio": metrics.COVERAGE,
-                "alerts_orphaned": metrics.ORPHANED_ARTIFACTS,
-            }.get(metric)
-            if metric in ("late", "stale"):
-                gauge = metrics.STALE_ARTIFACTS
-            if gauge is not None:
-                gauges.setdefault(gauge, {})
-                gauges[gauge][label] = gauges[gauge].get(label, 0) + value
-        for gauge in (metrics.HEALTH_ARTIFACTS, metrics.COVERAGE, metrics.ORPHANED_ARTIFACTS, metrics.STALE_ARTIFACTS):
-            gauge.clear()
-            for label, value in gauges.get(gauge, {}).items():
-                gauge.labels(label).set(value)
+        gauges = {
+            "artifacts": metrics.HEALTH_ARTIFACTS,
+            "stale": metrics.STALE_ARTIFACTS,
+            "orphaned": metrics.ORPHANED_ARTIFACTS,
+            "coverage_ratio": metrics.COVERAGE,
+        }
+        for name, values in gauge_figures(figures, metrics.bounded_namespace).items():
+            gauges[name].clear()
+            for label, value in values.items():
+                gauges[name].labels(label).set(value)
         metrics.OPEN_ALERTS.clear()
         open_by: dict[tuple[str, str], int] = {}
         for alert in holder[0].alerts.values() if holder else ():

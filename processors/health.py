@@ -28,7 +28,7 @@ import re
 import statistics
 import tomllib
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -272,6 +272,25 @@ def is_drop(status: str, facets: str) -> bool:
         q = facet(facets, "quality")
         return not (isinstance(q, dict) and q.get("passed") is True)
     return False
+
+
+def gauge_figures(figures: Mapping[tuple[str, str], float], label: Callable[[str], str]) -> dict[str, dict[str, float]]:
+    """The Prometheus health gauges from a timer pass's namespace figures, by `label(namespace)` (which
+    may fold many namespaces into one label): artifacts, stale (LATE + STALE), orphaned (open alerts) and
+    coverage — the share of the label's artifacts with upstream lineage, not a sum of ratios."""
+    out: dict[str, dict[str, float]] = {"artifacts": {}, "stale": {}, "orphaned": {}, "coverage_ratio": {}}
+    produced: dict[str, float] = {}
+    for (namespace, metric), value in figures.items():
+        key = label(namespace)
+        if metric == "artifacts":
+            out["artifacts"][key] = out["artifacts"].get(key, 0.0) + value
+            produced[key] = produced.get(key, 0.0) + value * figures.get((namespace, "coverage_ratio"), 0.0)
+        elif metric in ("late", "stale"):
+            out["stale"][key] = out["stale"].get(key, 0.0) + value
+        elif metric == "alerts_orphaned":
+            out["orphaned"][key] = out["orphaned"].get(key, 0.0) + value
+    out["coverage_ratio"] = {k: produced[k] / n for k, n in out["artifacts"].items() if n}
+    return out
 
 
 class HealthEngine:

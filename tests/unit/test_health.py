@@ -451,3 +451,17 @@ def test_streaming_jobs_stay_live_without_incomplete_run_alerts() -> None:
     restored = HealthEngine(e.config)
     restored.load((k, e.export(k)) for k in e.take_dirty())
     assert restored.streaming == {"flink/events_to_lake"}
+
+
+def test_gauges_fold_namespaces_without_summing_ratios() -> None:
+    from processors.health import gauge_figures
+
+    figures = {
+        ("a", "artifacts"): 10, ("a", "coverage_ratio"): 1.0, ("a", "late"): 1, ("a", "stale"): 2,
+        ("b", "artifacts"): 30, ("b", "coverage_ratio"): 0.5, ("b", "alerts_orphaned"): 4,
+        ("c", "artifacts"): 5, ("c", "coverage_ratio"): 0.2,
+    }  # fmt: skip
+    out = gauge_figures(figures, lambda ns: ns if ns == "c" else "_other")
+    assert out["artifacts"] == {"_other": 40, "c": 5}
+    assert out["coverage_ratio"] == {"_other": 25 / 40, "c": 0.2}
+    assert out["stale"] == {"_other": 3} and out["orphaned"] == {"_other": 4}
