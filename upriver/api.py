@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,12 @@ def _route(reader: LineageReader, path: str, params: dict[str, list[str]]) -> di
         }
     if path == "/api/v1/drift-impact":
         return reader.health.drift_impact(_node(reader, params), as_of=_as_of(params))
+    if path == "/api/v1/lineage":
+        return marquez_lineage(reader, params)
+    if path == "/api/v1/pipeline":
+        return pipeline_figures()
+    if path == "/api/v1/openapi.json":
+        return openapi()
     if path == "/api/v1/search":
         text = _required(params, "q", "churn")
         return {"query": text, "nodes": reader.search(text, limit=_int(params, "limit", 20, 1, 1000))}
@@ -193,19 +200,7 @@ class ApiServer:
                     return
                 body: dict[str, Any] | TextBody
                 try:
-                    if url.path == "/api/v1/openapi.json":
-                        status, body = 200, openapi()
-                    elif url.path == "/api/v1/pipeline":
-                        status, body = 200, pipeline_figures()
-                    elif url.path == "/api/v1/lineage":
-                        try:
-                            status, body = 200, marquez_lineage(outer.reader, parse_qs(url.query))
-                        except NodeNotFound as exc:
-                            raise ApiError(404, str(exc)) from exc
-                        except ValueError as exc:
-                            raise ApiError(400, str(exc)) from exc
-                    else:
-                        status, body = 200, handle(outer.reader, url.path, url.query)
+                    status, body = 200, handle(outer.reader, url.path, url.query)
                 except ApiError as exc:
                     status, body = exc.status, {"error": str(exc)}
                 except Exception as exc:
@@ -314,12 +309,13 @@ class ApiServer:
 
 
 def _route_label(path: str) -> str:
-    """A bounded label for a request path: known routes as they are, anything else `other`."""
-    known = {"/api/v1/lineage", "/api/v1/lineage/batch", "/api/v1/openapi.json", "/api/v1/pipeline", "/healthz",
-             "/metrics", "/", "/ui/app.js", "/ui/app.css"}  # fmt: skip
-    known |= {f"/api/v1/{r}" for r in ("upstream", "downstream", "impact", "path", "provenance", "node", "search",
-                                       "health", "alerts", "drift-impact")}  # fmt: skip
-    return path if path in known else "other"
+    """A bounded label for a request path: the routes of the OpenAPI document and the UI, else `other`."""
+    return path if path in _known_routes() else "other"
+
+
+@cache
+def _known_routes() -> frozenset[str]:
+    return frozenset({*openapi()["paths"], *UI_FILES, "/healthz", "/metrics"})
 
 
 UI_DIR = Path(__file__).parent / "ui"
@@ -388,18 +384,15 @@ def marquez_lineage(reader: LineageReader, params: dict[str, list[str]]) -> dict
     raw = params.get("nodeId", [""])[0]
     if not raw:
         raise ApiError(400, "query parameter 'nodeId' is required, e.g. nodeId=dataset:warehouse:orders")
-    try:
-        node = _resolve_marquez(reader, raw)
-    except NodeNotFound as exc:
-        raise ApiError(404, str(exc)) from exc
+    node = _resolve_marquez(reader, raw)
     depth = _int(params, "depth", 20, 1, MAX_DEPTH)
     as_of = _as_of(params)
     try:
         up = reader.upstream(node, depth=depth, as_of=as_of)
         down = reader.downstream(node, depth=depth, as_of=as_of)
-    except NodeNotFound as exc:
+    except NodeNotFound:
         if not reader.node_exists(node):  # known, but in no edge (e.g. only ever read): the node alone
-            raise ApiError(404, str(exc)) from exc
+            raise
         up = LineageGraph(root=node, direction="upstream", depth=depth, nodes={node: 0})
         down = LineageGraph(root=node, direction="downstream", depth=depth, nodes={node: 0})
     pairs = {(s, d) for s, d, _ in (*up.edges, *down.edges) if "#" not in s}

@@ -8,7 +8,6 @@ Invalid events are answered with their reason and never published. docs/openline
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import threading
@@ -67,10 +66,6 @@ def body_bytes(raw: bytes, content_encoding: str | None, limit: int = MAX_BODY_B
     if content_encoding and content_encoding.lower() != "identity":
         raise IngestError(415, f"Content-Encoding {content_encoding!r} is not supported (use gzip or none)")
     return raw
-
-
-def gzip_body(data: bytes) -> bytes:
-    return gzip.compress(data)
 
 
 class OpenLineageIngest:

@@ -249,3 +249,11 @@ def test_node_ids_split_with_scheme_namespaces() -> None:
     assert split_node("dataset:hive://metastore/sales.orders") == ("dataset", "hive://metastore", "sales.orders")
     assert split_node("dataset:s3://lake//warehouse/x") == ("dataset", "s3://lake", "/warehouse/x")
     assert split_node("model:registry/churn") == ("model", "registry", "churn")
+
+
+def test_request_metrics_label_only_known_routes() -> None:
+    from upriver.api import _route_label
+
+    assert _route_label("/api/v1/lineage/batch") == "/api/v1/lineage/batch"
+    assert _route_label("/ui/app.js") == "/ui/app.js"
+    assert _route_label("/api/v1/upstream/../../etc/passwd") == "other"
