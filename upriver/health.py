@@ -3,7 +3,6 @@ and a ClickHouse server; JSON-able dicts out (the API and the CLI print them).""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from clickhouse_connect.driver.binding import quote_identifier
@@ -15,14 +14,6 @@ METRICS = ("artifacts", "fresh", "late", "stale", "never_seen", "unknown", "cove
 ALERT_COLUMNS = ("alert_id", "kind", "category", "subject", "namespace", "severity", "status", "reason", "path")
 
 
-def _ms(value: datetime | None) -> int | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return int(value.timestamp() * 1000)
-
-
 class HealthReader:
     def __init__(self, client: Client, database: str) -> None:
         self._client = client
@@ -32,13 +23,13 @@ class HealthReader:
         """The figures per namespace (artifacts, fresh/late/stale/never_seen/unknown, coverage_ratio, open
         alerts by category, running_runs) of the health processor's last timer pass (at or before `as_of`)."""
         cond = (["namespace = {ns:String}"] if namespace else []) + (
-            ["measured_at <= fromUnixTimestamp64Milli({as_of:Int64}, 'UTC')"] if as_of is not None else []
+            ["toUnixTimestamp64Milli(measured_at) <= {as_of:Int64}"] if as_of is not None else []
         )
         where = f"WHERE {' AND '.join(cond)}" if cond else ""
         # the rows of each namespace's latest timer pass: a metric missing from it (e.g. no stale artifact
         # any more) reads as zero, not as its last value
         sql = (
-            f"SELECT namespace, metric, value, measured_at FROM {self._db}.health "
+            f"SELECT namespace, metric, value, toUnixTimestamp64Milli(measured_at) FROM {self._db}.health "
             f"WHERE (namespace, measured_at) IN (SELECT namespace, max(measured_at) FROM {self._db}.health {where} "
             "GROUP BY namespace) ORDER BY namespace, metric"
         )
@@ -46,7 +37,7 @@ class HealthReader:
         out: dict[str, dict[str, Any]] = {}
         for ns, metric, value, at in self._client.query(sql, parameters=params).result_rows:
             entry = out.setdefault(
-                str(ns), {"namespace": str(ns), "measured_at": _ms(at), **dict.fromkeys(METRICS, 0.0)}
+                str(ns), {"namespace": str(ns), "measured_at": int(at), **dict.fromkeys(METRICS, 0.0)}
             )
             entry[str(metric)] = float(value)
         if namespace and not out:
@@ -66,9 +57,9 @@ class HealthReader:
         state then (`open_only`: open at that time)."""
         cond = []
         if as_of is not None:
-            cond.append("opened_at <= fromUnixTimestamp64Milli({as_of:Int64}, 'UTC')")
+            cond.append("opened_ms <= {as_of:Int64}")
             if open_only:
-                cond.append("(resolved_at IS NULL OR resolved_at > fromUnixTimestamp64Milli({as_of:Int64}, 'UTC'))")
+                cond.append("(resolved_ms IS NULL OR resolved_ms > {as_of:Int64})")
         elif open_only:
             cond.append("status = 'OPEN'")
         if kind:
@@ -80,9 +71,10 @@ class HealthReader:
         having = f"HAVING {' AND '.join(cond)}" if cond else ""
         cols = ", ".join(f"argMax({c}, updated_at) AS {c}" for c in ALERT_COLUMNS[1:])
         sql = (
-            f"SELECT alert_id, {cols}, argMax(opened_at, updated_at) AS opened_at, "
-            f"argMax(resolved_at, updated_at) AS resolved_at FROM {self._db}.alerts GROUP BY alert_id {having} "
-            "ORDER BY opened_at DESC, alert_id LIMIT {limit:UInt32}"
+            f"SELECT alert_id, {cols}, toUnixTimestamp64Milli(argMax(opened_at, updated_at)) AS opened_ms, "
+            "toUnixTimestamp64Milli(argMax(resolved_at, updated_at)) AS resolved_ms "
+            f"FROM {self._db}.alerts GROUP BY alert_id {having} "
+            "ORDER BY opened_ms DESC, alert_id LIMIT {limit:UInt32}"
         )
         params: dict[str, Any] = {
             "limit": limit,
@@ -95,8 +87,8 @@ class HealthReader:
         for row in self._client.query(sql, parameters=params).result_rows:
             alert = dict(zip(ALERT_COLUMNS, row[: len(ALERT_COLUMNS)], strict=True))
             alert["path"] = list(alert["path"])
-            alert["opened_at"] = _ms(row[-2])
-            alert["resolved_at"] = _ms(row[-1])
+            alert["opened_at"] = int(row[-2])
+            alert["resolved_at"] = None if row[-1] is None else int(row[-1])
             if as_of is not None and (alert["resolved_at"] is None or alert["resolved_at"] > as_of):
                 alert["status"], alert["resolved_at"] = "OPEN", None  # not resolved yet at that time
             out.append(alert)
@@ -105,9 +97,10 @@ class HealthReader:
     def drift_impact(self, node: str, as_of: int | None = None) -> dict[str, Any]:
         """Drift/quality signals on `node` (up to `as_of`): the models and deployments each reaches
         (DOWNSTREAM) and, for a signal on a model or deployment, its ranked upstream root-cause candidates."""
-        until = "" if as_of is None else " AND signal_time <= fromUnixTimestamp64Milli({as_of:Int64}, 'UTC')"
+        until = "" if as_of is None else " AND toUnixTimestamp64Milli(signal_time) <= {as_of:Int64}"
         sql = (
-            "SELECT signal_id, any(signal_type), any(signal_time), direction, target, any(target_kind), "
+            "SELECT signal_id, any(signal_type), toUnixTimestamp64Milli(any(signal_time)), direction, target, "
+            "any(target_kind), "
             "any(target_version), any(distance), any(path), any(rank) "
             f"FROM {self._db}.drift_links WHERE source = {{node:String}}{until} "
             "GROUP BY signal_id, direction, target ORDER BY 3 DESC, signal_id, direction, 10, 8, target"
@@ -118,7 +111,7 @@ class HealthReader:
         ).result_rows:
             signal = signals.setdefault(
                 str(sid),
-                {"signal_id": str(sid), "signal_type": stype, "signal_time": _ms(at), "affects": [], "root_causes": []},
+                {"signal_id": str(sid), "signal_type": stype, "signal_time": int(at), "affects": [], "root_causes": []},
             )
             link = {"target": target, "kind": tkind, "version": tversion, "distance": int(dist), "path": list(path)}
             if direction == "DOWNSTREAM":
