@@ -18,6 +18,7 @@ from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 from upriver.broker import KAFKA_VERSION
 from upriver.settings import Settings
@@ -48,6 +49,21 @@ def machine() -> dict[str, object]:
     }
 
 
+def bench_settings(home: Path, name: str, chdb_dir: Path | None = None, **overrides: Any) -> Settings:
+    """A benchmark stack's settings: its own home, database and consumer groups (named `name` and the
+    time), embedded ClickHouse in `chdb_dir` (default: home/chdb) unless CLICKHOUSE_URL says otherwise."""
+    stamp = f"{name}_{time.time_ns()}"
+    return replace(
+        Settings.from_env(),
+        home=home,
+        clickhouse_url=os.environ.get("CLICKHOUSE_URL") or f"chdb://{(chdb_dir or home / 'chdb').resolve()}",
+        clickhouse_database=stamp,
+        processor_id=f"proc-{stamp}",
+        sink_group=f"sink-{stamp}",
+        **overrides,
+    )
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -66,15 +82,7 @@ def main() -> int:
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="upriver-bench-") as tmp:
-        settings = Settings.from_env()
-        settings = replace(
-            settings,
-            home=Path(tmp),
-            clickhouse_url=os.environ.get("CLICKHOUSE_URL") or f"chdb://{tmp}/chdb",
-            clickhouse_database=f"bench_{int(time.time())}",
-            processor_id=f"bench-proc-{int(time.time())}",
-            sink_group=f"bench-sink-{int(time.time())}",
-        )
+        settings = bench_settings(Path(tmp), "bench")
         with LocalStack(settings, api_port=0) as stack:
             stack.wait_worker_ready()
             reports = [run_workload(stack, args.events, seed=args.seed + i, timeout=900)[0] for i in range(args.repeat)]

@@ -10,20 +10,17 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import resource
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from statistics import median
 from typing import Any
 
-from benchmarks.e2e import machine
+from benchmarks.e2e import bench_settings, machine
 from processors.app import PASS_CHUNK
 from processors.health import HealthConfig, HealthEngine
-from upriver.settings import Settings
 from upriver.stack import LocalStack
 from upriver.workload import run_workload
 
@@ -95,17 +92,8 @@ def engine_at_scale(artifacts: int, passes: int) -> dict[str, Any]:
 
 def pipeline(health: bool, events: int, repeat: int, chdb_dir: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="upriver-bench-health-") as tmp:
-        stamp = f"{int(time.time())}{int(health)}"
-        settings = replace(
-            Settings.from_env(),
-            home=Path(tmp),
-            # chDB: one directory per process, so both runs share it (separate databases)
-            clickhouse_url=os.environ.get("CLICKHOUSE_URL") or f"chdb://{chdb_dir}",
-            clickhouse_database=f"bench_health_{stamp}",
-            processor_id=f"bench-proc-{stamp}",
-            sink_group=f"bench-sink-{stamp}",
-            health_enabled=health,
-        )
+        # chDB: one directory per process, so both runs share it (separate databases)
+        settings = bench_settings(Path(tmp), f"bench_health_{int(health)}", Path(chdb_dir), health_enabled=health)
         with LocalStack(settings, api_port=0) as stack:
             stack.wait_worker_ready()
             reports = [run_workload(stack, events, seed=31 + i, timeout=900)[0] for i in range(repeat)]

@@ -9,19 +9,16 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 from statistics import median, quantiles
 from typing import Any
 
-from benchmarks.e2e import machine
-from upriver.settings import Settings
+from benchmarks.e2e import bench_settings, machine
 from upriver.stack import LocalStack, free_port
 
 RESULTS = Path(__file__).parent / "results"
@@ -112,15 +109,7 @@ def main() -> int:
     args = p.parse_args()
     levels: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="upriver-bench-ol-") as tmp:
-        stamp = str(int(time.time()))
-        settings = replace(
-            Settings.from_env(),
-            home=Path(tmp),
-            clickhouse_url=os.environ.get("CLICKHOUSE_URL") or f"chdb://{tmp}/chdb",
-            clickhouse_database=f"bench_ol_{stamp}",
-            processor_id=f"bench-proc-{stamp}",
-            sink_group=f"bench-sink-{stamp}",
-        )
+        settings = bench_settings(Path(tmp), "bench_ol")
         with LocalStack(settings, api_port=free_port()) as stack:
             stack.wait_worker_ready()
             assert stack.api is not None

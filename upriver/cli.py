@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -201,15 +201,23 @@ def _node_arg(args: argparse.Namespace) -> str:
     return node
 
 
+def _reporting_cli_errors(
+    run: Callable[[Settings, argparse.Namespace], int],
+) -> Callable[[Settings, argparse.Namespace], int]:
+    """A command whose CliError (a query the user can fix) is printed to stderr with exit code 1."""
+
+    def command(settings: Settings, args: argparse.Namespace) -> int:
+        try:
+            return run(settings, args)
+        except CliError as exc:
+            print(str(exc), file=sys.stderr)
+            return 1
+
+    return command
+
+
+@_reporting_cli_errors
 def cmd_lineage(settings: Settings, args: argparse.Namespace) -> int:
-    try:
-        return _lineage(settings, args)
-    except CliError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
-
-
-def _lineage(settings: Settings, args: argparse.Namespace) -> int:
     from upriver.lineage import LineageGraph, render_tree
 
     action = args.action
@@ -276,22 +284,15 @@ def _lineage(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
-    """`upriver health`, `upriver alerts`, `upriver drift-impact NODE` (docs/health.md)."""
-    try:
-        return _health(settings, args)
-    except CliError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
-
-
 def _when(ms: int | None) -> str:
     from datetime import UTC, datetime
 
     return "-" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _health(settings: Settings, args: argparse.Namespace) -> int:
+@_reporting_cli_errors
+def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
+    """`upriver health`, `upriver alerts`, `upriver drift-impact NODE` (docs/health.md)."""
     if args.command == "health":
         body = _read_side(settings, "/api/v1/health", {"namespace": args.namespace, "as_of": args.as_of})
         if args.json:
