@@ -128,7 +128,8 @@ function columns(graph, sign) {
       kids.forEach((k, i) => {
         if (i < limit) { links.push([n, k]); if (!shown.has(k)) { shown.add(k); next.push(k); } }
       });
-      if (kids.length > limit) more.push({ parent: n, count: kids.length - limit, level: l });
+      // the key is also how state.expanded names the hub
+      if (kids.length > limit) more.push({ key: `${sign}|${n}`, parent: n, count: kids.length - limit, level: l });
     }
     frontier = next;
   }
@@ -141,36 +142,36 @@ function draw(up, down) {
   const t0 = performance.now();
   const svg = $("graph");
   const U = columns(up, -1), D = columns(down, 1);
-  const pos = new Map();
-  const place = (l, ids, moreHere) => {
-    const x = PAD + (l + maxUp) * COL_W;
-    const sorted = ids.sort((a, b) => kindOf(a).localeCompare(kindOf(b)) || a.localeCompare(b));
-    sorted.forEach((id, i) => pos.set(id, [x, PAD + i * ROW_H]));
-    moreHere.forEach((m, j) => pos.set(`more|${m.key}`, [x, PAD + (sorted.length + j) * ROW_H]));
-    return sorted.length + moreHere.length;
-  };
+  const pos = new Map();      // node id -> [x, y]
+  const morePos = new Map();  // hub key -> [x, y] of its "+ N more" node
   const maxUp = Math.max(0, ...U.byLevel.keys());
   const maxDown = Math.max(0, ...D.byLevel.keys());
+  const place = (l, ids, moreHere) => {
+    const x = PAD + (l + maxUp) * COL_W;
+    ids.sort((a, b) => kindOf(a).localeCompare(kindOf(b)) || a.localeCompare(b));
+    ids.forEach((id, i) => pos.set(id, [x, PAD + i * ROW_H]));
+    moreHere.forEach((m, j) => morePos.set(m.key, [x, PAD + (ids.length + j) * ROW_H]));
+    return ids.length + moreHere.length;
+  };
   let rows = 1;
   pos.set(state.node, [PAD + maxUp * COL_W, PAD]);
-  for (const [l, ids] of U.byLevel) rows = Math.max(rows, place(-l, ids, U.more.filter((m) => m.level === l).map((m) => ({ ...m, key: `-1|${m.parent}` }))));
-  for (const [l, ids] of D.byLevel) rows = Math.max(rows, place(l, ids, D.more.filter((m) => m.level === l).map((m) => ({ ...m, key: `1|${m.parent}` }))));
+  for (const [side, sign] of [[U, -1], [D, 1]]) {
+    for (const [l, ids] of side.byLevel) rows = Math.max(rows, place(sign * l, ids, side.more.filter((m) => m.level === l)));
+  }
   const width = PAD * 2 + (maxUp + maxDown) * COL_W + NODE_W, height = PAD * 2 + rows * ROW_H;
   const parts = [];
-  const edge = (a, b) => {
-    const [x1, y1] = pos.get(a), [x2, y2] = pos.get(b);
+  const edge = ([x1, y1], [x2, y2]) => {
     const [sx, tx] = x1 < x2 ? [x1 + NODE_W, x2] : [x1, x2 + NODE_W];
     const mx = (sx + tx) / 2;
     parts.push(`<path class="edge" d="M${sx},${y1 + NODE_H / 2} C${mx},${y1 + NODE_H / 2} ${mx},${y2 + NODE_H / 2} ${tx},${y2 + NODE_H / 2}"/>`);
   };
-  for (const [a, b] of [...U.links, ...D.links]) edge(a, b);
-  for (const m of [...U.more.map((m) => ({ ...m, key: `-1|${m.parent}` })), ...D.more.map((m) => ({ ...m, key: `1|${m.parent}` }))]) edge(m.parent, `more|${m.key}`);
+  for (const [a, b] of [...U.links, ...D.links]) edge(pos.get(a), pos.get(b));
+  for (const m of [...U.more, ...D.more]) {
+    const [x, y] = morePos.get(m.key);
+    edge(pos.get(m.parent), [x, y]);
+    parts.push(`<g class="node more" data-more="${esc(m.key)}" transform="translate(${x},${y})"><rect width="${NODE_W}" height="${NODE_H}"/><text x="10" y="15">+ ${m.count} more</text></g>`);
+  }
   for (const [id, [x, y]] of pos) {
-    if (id.startsWith("more|")) {
-      const count = [...U.more, ...D.more].find((m) => id.endsWith(`|${m.parent}`) && (id.startsWith("more|-1|") ? U.more.includes(m) : D.more.includes(m)));
-      parts.push(`<g class="node more" data-more="${esc(id.slice(5))}" transform="translate(${x},${y})"><rect width="${NODE_W}" height="${NODE_H}"/><text x="10" y="15">+ ${count ? count.count : "?"} more</text></g>`);
-      continue;
-    }
     const [badge, color] = KINDS[kindOf(id)] || [kindOf(id).slice(0, 4).toUpperCase(), "#475569"];
     const cls = `node${id === state.node ? " root" : ""}${id === state.selected ? " selected" : ""}`;
     const text = label(id);
@@ -181,9 +182,8 @@ function draw(up, down) {
   }
   svg.setAttribute("width", width); svg.setAttribute("height", height);
   svg.innerHTML = parts.join("");
-  const drawn = [...pos.keys()].filter((k) => !k.startsWith("more|")).length;
-  window.upriverLastDraw = { ms: performance.now() - t0, nodes: drawn };
-  return drawn;
+  window.upriverLastDraw = { ms: performance.now() - t0, nodes: pos.size };
+  return pos.size;
 }
 
 $("graph").addEventListener("click", async (e) => {
