@@ -50,8 +50,14 @@ def ui(kafka_bootstrap: str, chdb_url: str, tmp_path_factory: pytest.TempPathFac
         report, truth = run_workload(stack, events=3000, seed=3, timeout=180)
         assert report.complete
         assert stack.storage is not None and stack.api is not None
-        deadline = time.monotonic() + 60  # the health processor settles 2 s behind and loads its figures
-        while time.monotonic() < deadline and not stack.storage.reader().health.health()["namespaces"]:
+        # the health processor settles 2 s behind: wait for a pass that covers the whole workload, and for
+        # the alerts it opened (the hub's models have no upstream), before the pages read them
+        reader, loaded_ms = stack.storage.reader(), int(time.time() * 1000)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            passes = [ns["measured_at"] for ns in reader.health.health()["namespaces"]]
+            if passes and max(passes) >= loaded_ms and reader.health.alerts(open_only=True):
+                break
             time.sleep(0.5)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
