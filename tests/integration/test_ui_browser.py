@@ -16,6 +16,7 @@ from playwright.sync_api import Page, sync_playwright
 from stack_support import isolated_settings
 
 from producers.simulator import Truth
+from upriver.api import ApiServer
 from upriver.stack import LocalStack, free_port
 from upriver.workload import run_workload
 
@@ -154,3 +155,37 @@ def test_health_page(ui: Ui) -> None:
     alerts.first.click()
     page.wait_for_selector("g.node.root")
     assert not ui.errors, ui.errors
+
+
+class _SearchOnly:
+    """A read side that only answers searches (enough for the UI's search box)."""
+
+    def search(self, text: str, limit: int = 20) -> list[str]:
+        return [f"model:registry/{text}_model"]
+
+
+def test_the_ui_asks_for_the_token_once_and_sends_it() -> None:
+    chromium = shutil.which("chromium")
+    assert chromium, "chromium not found: `make test` installs Debian's chromium package"
+    api = ApiServer(_SearchOnly(), "127.0.0.1", 0, token="ui-secret").start()  # type: ignore[arg-type]
+    prompts: list[str] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page()
+
+            def answer(dialog: Any) -> None:
+                prompts.append(dialog.message)
+                dialog.accept("ui-secret")
+
+            page.on("dialog", answer)
+            page.goto(api.url + "/")
+            page.fill("#search", "churn")
+            page.wait_for_selector("#results li[data-node='model:registry/churn_model']")
+            page.fill("#search", "")
+            page.fill("#search", "fraud")  # a second query: the stored token, no second prompt
+            page.wait_for_selector("#results li[data-node='model:registry/fraud_model']")
+            browser.close()
+    finally:
+        api.stop()
+    assert prompts == ["This server needs an API token:"]
