@@ -33,6 +33,7 @@ JOB_TYPES = {
     "INFERENCE": "PREDICT",
     "EMBED": "EMBED",
 }
+SPEC_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json"  # an event without a schemaURL
 PRODUCER_NS = uuid.UUID("6f1c2a3b-9d4e-4f50-8a61-7b8c9d0e1f23")  # event ids of OpenLineage events
 
 
@@ -194,7 +195,7 @@ def to_record(doc: Any) -> Record:
         "event_id": event_id(doc),
         "event_time": event_time,
         "producer": producer,
-        "schema_url": str(doc.get("schemaURL") or "https://openlineage.io/spec/2-0-2/OpenLineage.json"),
+        "schema_url": str(doc.get("schemaURL") or SPEC_URL),
         "event_type": etype,
         "job_namespace": job_ns,
         "job_name": job_name,
@@ -216,7 +217,7 @@ def _dataset_event(doc: Mapping[str, Any], dataset: Mapping[str, Any], event_tim
         "event_id": event_id(doc),
         "event_time": event_time,
         "producer": producer,
-        "schema_url": str(doc.get("schemaURL") or "https://openlineage.io/spec/2-0-2/OpenLineage.json"),
+        "schema_url": str(doc.get("schemaURL") or SPEC_URL),
         "event_type": "OTHER",
         "job_namespace": ns,
         "job_name": "openlineage.dataset-event",
