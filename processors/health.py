@@ -681,7 +681,7 @@ class HealthEngine:
         key = (node.kind, node.namespace, nid)
         hit = self._rule_cache.get(key)
         if hit is None:
-            name = nid.split("/", 1)[1] if "/" in nid else nid
+            name = nid.split(":", 1)[1][len(node.namespace) + 1 :]  # the namespace may hold '/' (s3://...)
             sla: int | None = None
             unused: int | None = None
             for rule in self.config.artifacts:

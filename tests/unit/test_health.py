@@ -465,3 +465,11 @@ def test_gauges_fold_namespaces_without_summing_ratios() -> None:
     assert out["artifacts"] == {"_other": 40, "c": 5}
     assert out["coverage_ratio"] == {"_other": 25 / 40, "c": 0.2}
     assert out["stale"] == {"_other": 3} and out["orphaned"] == {"_other": 4}
+
+
+def test_rules_match_names_under_namespaces_with_a_scheme() -> None:
+    cfg = HealthConfig.from_dict({"artifact": [{"namespace": "s3://lake", "name": "raw/*", "sla": "1h"}]})
+    e = HealthEngine(HealthConfig(**{**cfg.__dict__, "lateness_ms": 0}))
+    e.add_run(run("r", "p/i", "INGEST", "COMPLETE", 0, 0, [], [art("DATASET", "s3://lake", "raw/events")]))
+    e.advance(10)
+    assert e.sla("dataset:s3://lake/raw/events") == (H, "rule")
