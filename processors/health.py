@@ -226,7 +226,7 @@ def _alert_id(kind: str, subject: str, opened_at: int) -> str:
 
 
 def _namespace_of(subject: str) -> str:
-    """Namespace of a node id (`kind:ns/name`) or job subject (`job:ns/name`), up to the first '/'."""
+    """Namespace of a job subject (`job:ns/name`), up to the first '/' (nodes know their own namespace)."""
     rest = subject.split(":", 1)[-1]
     return rest.split("/", 1)[0] if "/" in rest else rest
 
@@ -814,7 +814,7 @@ class HealthEngine:
                     "kind": kind,
                     "category": category,
                     "subject": subject,
-                    "namespace": _namespace_of(subject),
+                    "namespace": node.namespace if (node := self.nodes.get(subject)) else _namespace_of(subject),
                     "severity": severity,
                     "status": "OPEN",
                     "reason": reason,

@@ -473,3 +473,12 @@ def test_rules_match_names_under_namespaces_with_a_scheme() -> None:
     e.add_run(run("r", "p/i", "INGEST", "COMPLETE", 0, 0, [], [art("DATASET", "s3://lake", "raw/events")]))
     e.advance(10)
     assert e.sla("dataset:s3://lake/raw/events") == (H, "rule")
+
+
+def test_alerts_carry_the_artifacts_namespace_even_with_a_scheme() -> None:
+    e = HealthEngine(HealthConfig(lateness_ms=0, upstream_grace_ms=0))
+    e.add_run(run("r", "p/up", "OTHER", "COMPLETE", 0, 0, [], [art("MODEL", "s3://models", "churn/v1")]))
+    e.advance(10)
+    e.sweep()
+    (alert,) = history(e).values()
+    assert (alert["kind"], alert["namespace"]) == ("MISSING_UPSTREAM", "s3://models")
