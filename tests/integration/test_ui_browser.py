@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 from stack_support import isolated_settings
 
 from producers.simulator import Truth
@@ -34,6 +34,7 @@ class Ui:
     page: Page
     errors: list[str]
     url: str
+    browser: Browser
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def ui(kafka_bootstrap: str, chdb_url: str, tmp_path_factory: pytest.TempPathFac
             errors: list[str] = []
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
-            yield Ui(stack, truth, page, errors, stack.api.url)
+            yield Ui(stack, truth, page, errors, stack.api.url, browser)
             browser.close()
 
 
@@ -164,28 +165,24 @@ class _SearchOnly:
         return [f"model:registry/{text}_model"]
 
 
-def test_the_ui_asks_for_the_token_once_and_sends_it() -> None:
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium not found: `make test` installs Debian's chromium package"
+def test_the_ui_asks_for_the_token_once_and_sends_it(ui: Ui) -> None:
     api = ApiServer(_SearchOnly(), "127.0.0.1", 0, token="ui-secret").start()  # type: ignore[arg-type]
     prompts: list[str] = []
+    page = ui.browser.new_page()  # the module's browser: one Playwright per event loop
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page()
 
-            def answer(dialog: Any) -> None:
-                prompts.append(dialog.message)
-                dialog.accept("ui-secret")
+        def answer(dialog: Any) -> None:
+            prompts.append(dialog.message)
+            dialog.accept("ui-secret")
 
-            page.on("dialog", answer)
-            page.goto(api.url + "/")
-            page.fill("#search", "churn")
-            page.wait_for_selector("#results li[data-node='model:registry/churn_model']")
-            page.fill("#search", "")
-            page.fill("#search", "fraud")  # a second query: the stored token, no second prompt
-            page.wait_for_selector("#results li[data-node='model:registry/fraud_model']")
-            browser.close()
+        page.on("dialog", answer)
+        page.goto(api.url + "/")
+        page.fill("#search", "churn")
+        page.wait_for_selector("#results li[data-node='model:registry/churn_model']")
+        page.fill("#search", "")
+        page.fill("#search", "fraud")  # a second query: the stored token, no second prompt
+        page.wait_for_selector("#results li[data-node='model:registry/fraud_model']")
     finally:
+        page.close()
         api.stop()
     assert prompts == ["This server needs an API token:"]
