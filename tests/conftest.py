@@ -11,7 +11,7 @@ import pytest
 
 from upriver.broker import LocalBroker, ensure_jars
 
-pytest_plugins = ["fixtures_clickhouse"]
+pytest_plugins = ["fixtures_clickhouse", "realproducers.fixtures"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
