@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from processors.runs import facet, is_append
-from schemas.model import node_id
+from schemas import identity
+from schemas.identity import node_id
 
 Record = dict[str, Any]
 
@@ -226,9 +227,19 @@ def _alert_id(kind: str, subject: str, opened_at: int) -> str:
 
 
 def _namespace_of(subject: str) -> str:
-    """Namespace of a job subject (`job:ns/name`), up to the first '/' (nodes know their own namespace)."""
-    rest = subject.split(":", 1)[-1]
-    return rest.split("/", 1)[0] if "/" in rest else rest
+    """Namespace of a subject id (a job's or an artifact's), read through the identity module."""
+    return identity.parse(subject).namespace
+
+
+def _design_time(facets: str | None) -> bool:
+    found = facet(facets, "openlineage")
+    return isinstance(found, dict) and found.get("designTime") is True
+
+
+def _job_path(job: str) -> str:
+    """`namespace/name` of a job id: what `[[job]]` rules glob over (docs/health.md)."""
+    ref = identity.parse(job)
+    return f"{ref.namespace}/{ref.name}"
 
 
 def _artifacts(record: Mapping[str, Any], side: str) -> list[list[Any]]:
@@ -320,7 +331,10 @@ class HealthEngine:
     # ---- input ----------------------------------------------------------------------------------
 
     def add_run(self, record: Mapping[str, Any]) -> None:
-        """A merged Run record (any revision, any order); keeps the highest revision until settled."""
+        """A merged Run record (any revision, any order); keeps the highest revision until settled. Design-time
+        records (an OpenLineage JobEvent or DatasetEvent: declarations, not executions) are not runs."""
+        if _design_time(record.get("facets")):
+            return
         rid: str = record["run_id"]
         old = self.pending.get(rid)
         if old is not None and old["rev"] >= record["revision"]:
@@ -333,7 +347,7 @@ class HealthEngine:
         ended = record.get("ended_at") if status in TERMINAL or status in SIGNALS else None
         run = {
             "rev": record["revision"],
-            "job": f"{record['job_namespace']}/{record['job_name']}",
+            "job": identity.job_id(record["job_namespace"], record["job_name"]),
             "kind": record.get("job_kind") or "OTHER",
             "status": status,
             "s": record["started_at"],
@@ -431,7 +445,7 @@ class HealthEngine:
         t = self.settled
         if sync:
             for job in list(self.open_runs):
-                self._sync("INCOMPLETE_RUN", "job:" + job, t)
+                self._sync("INCOMPLETE_RUN", job, t)
             cutoff = t - self.done_retention_ms
             expired = []
             for rid, (end, _) in self.done.items():  # in end order, nearly: stop at the first live one
@@ -450,7 +464,7 @@ class HealthEngine:
                     k = (alert["namespace"], metric)
                     out[k] = out.get(k, 0) + 1
             for job, runs in self.open_runs.items():
-                k = (_namespace_of("job:" + job), "running_runs")
+                k = (_namespace_of(job), "running_runs")
                 out[k] = out.get(k, 0) + len(runs)
             self.figures = out
             self.figures_at = t
@@ -477,7 +491,7 @@ class HealthEngine:
         if status in SIGNALS:
             self._signal(rid, run, t)
             return
-        subject = "job:" + job
+        subject = job
         self._sync("INCOMPLETE_RUN", subject, t)
         runs = self.open_runs.get(job, {})
         runs.pop(rid, None)
@@ -554,7 +568,7 @@ class HealthEngine:
         expected_in: set[str] = set()
         expected_out: set[str] = set()
         for rule in self.config.jobs:
-            if fnmatch.fnmatchcase(run["job"], rule.job):
+            if fnmatch.fnmatchcase(_job_path(run["job"]), rule.job):
                 expected_in.update(rule.inputs)
                 expected_out.update(rule.outputs)
         declared = facet(run["facets"], "expectedIO")
@@ -563,7 +577,7 @@ class HealthEngine:
             expected_out.update(x for x in declared.get("outputs", ()) if isinstance(x, str))
         if not expected_in and not expected_out and run["job"] not in self.missing_io:
             return
-        subject = "job:" + run["job"]
+        subject = run["job"]
         self._sync("MISSING_IO", subject, t)
         missing = sorted((expected_in - set(inputs)) | (expected_out - set(outputs)))
         if missing:
@@ -636,7 +650,7 @@ class HealthEngine:
                 "signal_time": t,
                 "direction": direction,
                 "target": target,
-                "target_kind": self.nodes[target].kind if target in self.nodes else target.split(":", 1)[0].upper(),
+                "target_kind": self.nodes[target].kind if target in self.nodes else identity.parse(target).kind,
                 "target_version": tversion,
                 "distance": len(path) - 1,
                 "path": path,
@@ -681,7 +695,7 @@ class HealthEngine:
         key = (node.kind, node.namespace, nid)
         hit = self._rule_cache.get(key)
         if hit is None:
-            name = nid.split(":", 1)[1][len(node.namespace) + 1 :]  # the namespace may hold '/' (s3://...)
+            name = identity.parse(nid).name
             sla: int | None = None
             unused: int | None = None
             for rule in self.config.artifacts:
@@ -723,10 +737,10 @@ class HealthEngine:
     def onset(self, kind: str, subject: str) -> int | None:
         """When the condition `kind` began to hold for `subject`, given the facts applied; None if it does not."""
         if kind == "INCOMPLETE_RUN":
-            runs = self.open_runs.get(subject[4:])
+            runs = self.open_runs.get(subject)
             return min(runs.values()) + self.config.run_timeout_ms if runs else None
         if kind == "MISSING_IO":
-            m = self.missing_io.get(subject[4:])
+            m = self.missing_io.get(subject)
             return m[0] if m else None
         node = self.nodes.get(subject)
         if node is None or node.retired_at is not None:
@@ -791,10 +805,10 @@ class HealthEngine:
             model, version, _ = self.nodes[subject].serving
             return f"serves {model}@{version}, trained on data that has newer versions", [model, subject]
         if kind == "INCOMPLETE_RUN":
-            runs = self.open_runs[subject[4:]]
+            runs = self.open_runs[subject]
             oldest = min(runs, key=lambda r: (runs[r], r))
             return f"{len(runs)} run(s) not finished within the timeout; oldest {oldest}", []
-        m = self.missing_io[subject[4:]]
+        m = self.missing_io[subject]
         return "declared inputs/outputs missing: " + ", ".join(m[1]), list(m[1])
 
     def _sync_node(self, nid: str, t: int, kinds: Iterable[str] = NODE_ALERTS) -> None:

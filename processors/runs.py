@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from schemas.model import node_id
+from schemas import identity
+from schemas.identity import node_id
+from schemas.openlineage import aliases_of
 
 Record = dict[str, Any]
 # An artifact as merged: [kind, namespace, name, version, facets, key_time, key_event_id, has_version]
@@ -63,7 +65,8 @@ class RunState:
 
     @property
     def job(self) -> str:
-        return f"{self.job_namespace}/{self.job_name}"
+        """The job's node id (`job:namespace/name`, schemas/identity.py): supersession is per job."""
+        return identity.job_id(self.job_namespace, self.job_name)
 
     @property
     def terminal(self) -> bool:
@@ -260,43 +263,60 @@ def is_append(facets: str | None) -> bool:
 _INPUT_FIELD_KEYS = ("namespace", "name", "field")
 
 
-def column_pairs(output: Artifact, inputs: Mapping[str, Artifact]) -> list[tuple[str, str, str]]:
-    """(src column id, dst column id, type) from an output's columnLineage facet; odd entries are skipped."""
+def _transformations(src: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    """(type, subtypes) per transformation type of an inputField, subtypes comma-joined (DIRECT with no
+    subtype when the facet lists none): one column edge per type."""
+    found = src.get("transformations")
+    items = [t for t in found if isinstance(t, dict)] if isinstance(found, list) else []
+    if not items:
+        return [("DIRECT", None)]
+    by_type: dict[str, set[str]] = {}
+    for t in items:
+        subtypes = by_type.setdefault(str(t.get("type") or "DIRECT").upper(), set())
+        if t.get("subtype"):
+            subtypes.add(str(t["subtype"]).upper())
+    return [(ttype, ",".join(sorted(subs)) or None) for ttype, subs in sorted(by_type.items())]
+
+
+def column_pairs(output: Artifact, inputs: Mapping[str, Artifact]) -> list[tuple[str, str, str, str | None]]:
+    """(src column id, dst column id, type, subtypes) from an output's columnLineage facet: one per
+    inputField of each column, and one per entry of the facet's dataset-level `dataset` array (fields that
+    affect the whole output: JOIN, FILTER, GROUP_BY ...), whose dst is the output as a whole (`<id>#`).
+    Source datasets named only here (dbt seeds) are datasets too; odd entries are skipped."""
     lineage = facet(output[4], "columnLineage")
-    fields = lineage.get("fields") if isinstance(lineage, dict) else None
-    if not isinstance(fields, dict):
+    if not isinstance(lineage, dict):
         return []
     kinds = {(a[1], a[2]): a[0] for a in inputs.values()}
     # an input named by another event under an alias (OpenLineage symlinks: schemas/openlineage.py) is
     # the same node: column sources may use the alias
     aliases: dict[tuple[str, str], tuple[str, str]] = {}
     for a in inputs.values():
-        alias = facet(a[4], "upriverAlias")
-        if isinstance(alias, dict) and isinstance(alias.get("namespace"), str) and isinstance(alias.get("name"), str):
-            aliases[(alias["namespace"], alias["name"])] = (a[1], a[2])
+        for alias in aliases_of(a[4]):
+            aliases[alias] = (a[1], a[2])
     dst_node = node_id(output[0], output[1], output[2])
-    out: list[tuple[str, str, str]] = []
-    for column, spec in sorted(fields.items()):
-        sources = spec.get("inputFields") if isinstance(spec, dict) else None
-        if not isinstance(sources, list):
+    targets: list[tuple[str, Any]] = []
+    fields = lineage.get("fields")
+    if isinstance(fields, dict):
+        for column, spec in sorted(fields.items()):
+            if isinstance(spec, dict) and isinstance(spec.get("inputFields"), list):
+                targets.extend((identity.column_id(dst_node, column), src) for src in spec["inputFields"])
+    whole = lineage.get("dataset")
+    if isinstance(whole, list):
+        targets.extend((identity.column_id(dst_node, ""), src) for src in whole)
+    out: list[tuple[str, str, str, str | None]] = []
+    for dst_col, src in targets:
+        if not isinstance(src, dict) or not all(isinstance(src.get(k), str) for k in _INPUT_FIELD_KEYS):
             continue
-        for src in sources:
-            if not isinstance(src, dict) or not all(isinstance(src.get(k), str) for k in _INPUT_FIELD_KEYS):
-                continue
-            ns, name = aliases.get((src["namespace"], src["name"]), (src["namespace"], src["name"]))
-            kind = kinds.get((ns, name), "DATASET")
-            transformations = src.get("transformations")
-            ttype = "DIRECT"
-            if isinstance(transformations, list) and transformations and isinstance(transformations[0], dict):
-                ttype = str(transformations[0].get("type") or "DIRECT").upper()
-            src_col = f"{node_id(kind, ns, name)}#{src['field']}"
-            out.append((src_col, f"{dst_node}#{column}", f"COLUMN_{ttype}"))
+        ns, name = aliases.get((src["namespace"], src["name"]), (src["namespace"], src["name"]))
+        src_col = node_id(kinds.get((ns, name), "DATASET"), ns, name, src["field"])
+        out.extend((src_col, dst_col, f"COLUMN_{ttype}", subtypes) for ttype, subtypes in _transformations(src))
     return out
 
 
 def edges(state: RunState, derived_at: int) -> list[Record]:
-    """Every edge of the run (Avro `Edge` dict form): input x output pairs plus column edges."""
-    if not state.inputs or not state.outputs:
+    """Every edge of the run (Avro `Edge` dict form): input x output pairs plus column edges (which need
+    no listed input: a columnLineage facet may name sources the run does not list)."""
+    if not state.outputs:
         return []
     common = {
         "run_id": state.run_id,
@@ -324,10 +344,11 @@ def edges(state: RunState, derived_at: int) -> list[Record]:
                     "dst_version": o[3],
                     **common,
                     "append": append,
+                    "subtype": None,
                 }
             )
         if o[4] and '"columnLineage"' in o[4]:
-            for src_col, dst_col, ctype in column_pairs(o, state.inputs):
+            for src_col, dst_col, ctype, subtype in column_pairs(o, state.inputs):
                 out.append(
                     {
                         "src": src_col,
@@ -337,6 +358,7 @@ def edges(state: RunState, derived_at: int) -> list[Record]:
                         "dst_version": o[3],
                         **common,
                         "append": append,
+                        "subtype": subtype,
                     }
                 )
     return out

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from schemas import identity
 from schemas.codec import Codec
 from schemas.keys import partition_key
 from schemas.model import ArtifactRef, EventType, JobKind, LineageEvent, node_id
@@ -488,7 +489,7 @@ class Simulator:
             if ref.version is not None and t_end >= node.version_time:
                 node.latest_version, node.version_time = ref.version, t_end
             if side == "out" and valid and (t0, run_id) > node.produced_at:
-                node.producing_job, node.produced_at = f"{job.namespace}/{job.name}", (t0, run_id)
+                node.producing_job, node.produced_at = identity.job_id(job.namespace, job.name), (t0, run_id)
             if side == "out" and valid and ref.facets and "columnLineage" in ref.facets:
                 kinds = {(i.namespace, i.name): i.kind for i in job.inputs}
                 for column, spec in facets["columnLineage"]["fields"].items():

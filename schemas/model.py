@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from schemas import identity
+
 Record = dict[str, Any]
 
 
@@ -60,9 +62,7 @@ class ArtifactKind(StrEnum):
     DASHBOARD = "DASHBOARD"
 
 
-def node_id(kind: str, namespace: str, name: str) -> str:
-    """Node identity: `kind:namespace/name` with the kind lower-cased (docs/event-model.md)."""
-    return f"{kind.lower()}:{namespace}/{name}"
+node_id = identity.node_id  # one grammar for node ids: schemas/identity.py
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +160,7 @@ class Edge:
     run_status: str = "COMPLETE"
     revision: int = 1
     append: bool = False
+    subtype: str | None = None
 
     def to_record(self) -> Record:
         return {
@@ -177,6 +178,7 @@ class Edge:
             "run_status": self.run_status,
             "revision": self.revision,
             "append": self.append,
+            "subtype": self.subtype,
         }
 
     @classmethod
@@ -196,6 +198,7 @@ class Edge:
             run_status=r.get("run_status", "COMPLETE"),
             revision=r.get("revision", 1),
             append=r.get("append", False),
+            subtype=r.get("subtype"),
         )
 
 

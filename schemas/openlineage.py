@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas import identity
+
 Record = dict[str, Any]
 
 MAX_EVENT_BYTES = 4 * 1024 * 1024  # larger events are rejected (multi-MB SQL facets are seen in the wild)
@@ -79,23 +81,42 @@ def _facets(obj: Mapping[str, Any], *keys: str) -> dict[str, Any]:
     return out
 
 
-def _canonical(ds: Mapping[str, Any], facets: Mapping[str, Any]) -> tuple[str, str]:
-    """A dataset's node name: its TABLE symlink when it has one (so a table read by path and by name is
-    one node), else its own namespace and name."""
+def _symlinks(facets: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(namespace, name, type) of each well-formed identifier of a `symlinks` facet, in the facet's order."""
     symlinks = facets.get("symlinks")
     identifiers = symlinks.get("identifiers") if isinstance(symlinks, dict) else None
-    if isinstance(identifiers, list):
-        for ident in identifiers:
-            if (
-                isinstance(ident, dict)
-                and str(ident.get("type", "")).upper() == "TABLE"
-                and isinstance(ident.get("namespace"), str)
-                and isinstance(ident.get("name"), str)
-                and ident["namespace"]
-                and ident["name"]
-            ):
-                return ident["namespace"], ident["name"]
+    out = []
+    for ident in identifiers if isinstance(identifiers, list) else ():
+        if isinstance(ident, dict):
+            ns, name = ident.get("namespace"), ident.get("name")
+            if isinstance(ns, str) and isinstance(name, str) and ns and name:
+                out.append((ns, name, str(ident.get("type", "")).upper()))
+    return out
+
+
+def _canonical(ds: Mapping[str, Any], facets: Mapping[str, Any]) -> tuple[str, str]:
+    """A dataset's node name: its first TABLE symlink when it has one (so a table read by path and by name
+    is one node), else its own namespace and name (docs/lineage-model.md, "Aliases")."""
+    for ns, name, kind in _symlinks(facets):
+        if kind == "TABLE":
+            return ns, name
     return ds["namespace"], ds["name"]
+
+
+def aliases_of(facets: str | None) -> list[tuple[str, str]]:
+    """The other names (namespace, name) an artifact was sent under: its `upriverAliases` facet, which
+    `_artifact` writes from the physical name and every symlink (docs/lineage-model.md, "Aliases")."""
+    if not facets or '"upriverAliases"' not in facets:
+        return []
+    try:
+        found = json.loads(facets).get("upriverAliases")
+    except (ValueError, AttributeError):
+        return []
+    out: list[tuple[str, str]] = []
+    for alias in found if isinstance(found, list) else ():
+        if isinstance(alias, dict) and isinstance(alias.get("namespace"), str) and isinstance(alias.get("name"), str):
+            out.append((alias["namespace"], alias["name"]))
+    return out
 
 
 def _datasets(doc: Mapping[str, Any], side: str, facet_key: str) -> list[tuple[str, str, Record]]:
@@ -115,8 +136,10 @@ def _datasets(doc: Mapping[str, Any], side: str, facet_key: str) -> list[tuple[s
 def _artifact(ns: str, name: str, facets: Record, alias: Mapping[tuple[str, str], tuple[str, str]]) -> Record:
     cns, cname = alias[(ns, name)]
     facets = dict(facets)
-    if (cns, cname) != (ns, name):
-        facets["upriverAlias"] = {"namespace": ns, "name": name}
+    others = [(ns, name)] + [(n, m) for n, m, _ in _symlinks(facets)]
+    names = sorted({pair for pair in others if pair != (cns, cname)})
+    if names:  # every other name this dataset was sent under resolves to the node (processors/runs.py)
+        facets["upriverAliases"] = [{"namespace": n, "name": m} for n, m in names]
     lineage = facets.get("columnLineage")
     if isinstance(lineage, dict) and isinstance(lineage.get("fields"), dict):
         # column sources name datasets as the event does: point them at the same nodes
@@ -164,8 +187,9 @@ def to_record(doc: Any) -> Record:
         raise OpenLineageError("job is required (an object with namespace and name)")
     job_ns, job_name = _text(job, "namespace", "job."), _text(job, "name", "job.")
     job_facets = _facets(job, "facets")
-    if run is None:  # a JobEvent: the job's declared lineage, as one run per job
-        run_id, run_facets, etype = str(uuid.uuid5(PRODUCER_NS, f"job:{job_ns}/{job_name}")), {}, "OTHER"
+    design_time = run is None
+    if run is None:  # a JobEvent: the job's declared lineage, as one run per job (never counted as a run)
+        run_id, run_facets, etype = str(uuid.uuid5(PRODUCER_NS, identity.job_id(job_ns, job_name))), {}, "OTHER"
     else:
         if not isinstance(run, dict):
             raise OpenLineageError("run must be an object with a runId")
@@ -191,6 +215,8 @@ def to_record(doc: Any) -> Record:
         "schemaURL": doc.get("schemaURL"),
         "producer": producer,
     }
+    if design_time:
+        facets["openlineage"]["designTime"] = True
     return {
         "event_id": event_id(doc),
         "event_time": event_time,
@@ -222,9 +248,9 @@ def _dataset_event(doc: Mapping[str, Any], dataset: Mapping[str, Any], event_tim
         "job_namespace": ns,
         "job_name": "openlineage.dataset-event",
         "job_kind": "OTHER",
-        "run_id": str(uuid.uuid5(PRODUCER_NS, f"dataset:{ns}/{name}")),
+        "run_id": str(uuid.uuid5(PRODUCER_NS, identity.node_id("DATASET", ns, name))),
         "parent_run_id": None,
         "inputs": [_artifact(ns, name, facets, alias)],
         "outputs": [],
-        "facets": json.dumps({"openlineage": {"eventType": "DATASET", "producer": producer}}),
+        "facets": json.dumps({"openlineage": {"designTime": True, "eventType": "DATASET", "producer": producer}}),
     }

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from schemas import identity
+from schemas.openlineage import aliases_of
+
 Row = tuple[Any, ...]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -51,6 +54,7 @@ EDGES = _layout(
     ("run_status", "LowCardinality(String)"),
     ("revision", "UInt32"),
     ("append", "Bool"),
+    ("subtype", "Nullable(String)"),
     ("kafka_partition", "UInt32"),
     ("kafka_offset", "UInt64"),
 )
@@ -77,6 +81,13 @@ RUNS = _layout(
     ("output_facets", "Array(String)"),
     ("facets", "String"),
     ("updated_at", _TIME),
+    ("job_id", "String"),
+    ("input_namespaces", "Array(String)"),
+    ("input_names", "Array(String)"),
+    ("output_namespaces", "Array(String)"),
+    ("output_names", "Array(String)"),
+    ("alias_ids", "Array(String)"),
+    ("alias_targets", "Array(String)"),
     ("kafka_partition", "UInt32"),
     ("kafka_offset", "UInt64"),
 )
@@ -171,6 +182,7 @@ def edge_row(record: Mapping[str, Any], partition: int, offset: int) -> Row:
             record.get("run_status", "COMPLETE"),
             record.get("revision", 1),
             bool(record.get("append", False)),
+            record.get("subtype"),
             partition,
             offset,
         )
@@ -179,8 +191,18 @@ def edge_row(record: Mapping[str, Any], partition: int, offset: int) -> Row:
 
 
 def _artifact_columns(refs: list[Mapping[str, Any]]) -> tuple[list[str], list[str], list[str], list[str]]:
-    ids = [f"{r['kind'].lower()}:{r['namespace']}/{r['name']}" for r in refs]
+    ids = [identity.node_id(r["kind"], r["namespace"], r["name"]) for r in refs]
     return ids, [r["kind"] for r in refs], [r.get("version") or "" for r in refs], [r.get("facets") or "" for r in refs]
+
+
+def _aliases(refs: list[Mapping[str, Any]]) -> tuple[list[str], list[str]]:
+    """(alias ids, canonical ids): every other name an artifact was sent under points at its node."""
+    ids, targets = [], []
+    for r in refs:
+        for ns, name in aliases_of(r.get("facets")):
+            ids.append(identity.node_id(r["kind"], ns, name))
+            targets.append(identity.node_id(r["kind"], r["namespace"], r["name"]))
+    return ids, targets
 
 
 def run_row(record: Mapping[str, Any], partition: int, offset: int) -> Row:
@@ -202,10 +224,16 @@ def run_row(record: Mapping[str, Any], partition: int, offset: int) -> Row:
             *_artifact_columns(record["outputs"]),
             record["facets"],
             utc_from_millis(record["updated_at"]),
+            identity.job_id(record["job_namespace"], record["job_name"]),
+            [r["namespace"] for r in record["inputs"]],
+            [r["name"] for r in record["inputs"]],
+            [r["namespace"] for r in record["outputs"]],
+            [r["name"] for r in record["outputs"]],
+            *_aliases([*record["inputs"], *record["outputs"]]),
             partition,
             offset,
         )
-    except (KeyError, TypeError, OverflowError, AttributeError) as exc:
+    except (KeyError, TypeError, OverflowError, AttributeError, identity.IdentityError) as exc:
         raise RowError(f"Run record cannot become a row: {type(exc).__name__}: {exc}") from exc
 
 

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlparse
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from schemas import identity
 from schemas.openlineage import MAX_EVENT_BYTES
 from upriver import metrics
 from upriver.ingest import MAX_BODY_BYTES, IngestError, OpenLineageIngest, body_bytes
@@ -109,7 +110,10 @@ def _route(reader: LineageReader, path: str, params: dict[str, list[str]]) -> di
     if path in ("/api/v1/upstream", "/api/v1/downstream"):
         node = _node(reader, params)
         walk = reader.upstream if path.endswith("upstream") else reader.downstream
-        return _filtered(walk(node, depth=_depth(params), as_of=_as_of(params)), _kinds(params))
+        graph = walk(node, depth=_depth(params), as_of=_as_of(params))
+        if params.get("via_jobs", ["false"])[0].lower() in ("1", "true", "yes"):
+            graph = reader.with_jobs(graph)
+        return _filtered(graph, _kinds(params))
     if path == "/api/v1/impact":
         node = _node(reader, params)
         cap = _int(params, "max_nodes", 10_000, 1, MAX_IMPACT_NODES)
@@ -133,6 +137,11 @@ def _route(reader: LineageReader, path: str, params: dict[str, list[str]]) -> di
     if path == "/api/v1/node":
         node = _node(reader, params)
         return {**reader.node(node), "versions": reader.versions(node)}
+    if path == "/api/v1/column-lineage":
+        node = _node(reader, params)
+        return {"node": node, "edges": reader.column_lineage(node, as_of=_as_of(params))}
+    if path == "/api/v1/run":
+        return reader.run(_required(params, "id", "a run id"))
     if path == "/api/v1/health":
         namespace = params.get("namespace", [""])[0] or None
         try:
@@ -348,43 +357,15 @@ def pipeline_figures() -> dict[str, Any]:
     }
 
 
-def split_node(node: str) -> tuple[str, str, str]:
-    """(kind, namespace, name) of `kind:namespace/name`; a namespace with a scheme (`s3://bucket`,
-    `hive://metastore`) keeps its `//` and ends at the next `/`."""
-    kind, _, rest = node.partition(":")
-    scheme = rest.find("://")
-    cut = rest.find("/", scheme + 3 if scheme >= 0 else 0)
-    if cut < 0:
-        return kind, rest, ""
-    return kind, rest[:cut], rest[cut + 1 :]
-
-
-def _marquez_id(node: str) -> str:
-    _kind, ns, name = split_node(node)
-    return f"dataset:{ns}:{name}"
-
-
-def _resolve_marquez(reader: LineageReader, node_id: str) -> str:
-    """Marquez's `dataset:<namespace>:<name>` (namespaces may hold ':') or an Upriver node id."""
-    kind, sep, rest = node_id.partition(":")
-    if kind == "dataset" and sep:
-        cuts = [i for i, c in enumerate(rest) if c == ":"]
-        for i in reversed(cuts):
-            candidate = f"dataset:{rest[:i]}/{rest[i + 1 :]}"
-            if reader.node_exists(candidate):
-                return candidate
-    if kind == "job":
-        raise ApiError(400, "job nodes: ask for one of the job's datasets (Upriver keys lineage by artifact)")
-    return reader.resolve(node_id)
-
-
 def marquez_lineage(reader: LineageReader, params: dict[str, list[str]]) -> dict[str, Any]:
-    """`GET /api/v1/lineage?nodeId=dataset:ns:name&depth=N` shaped like Marquez's answer: a graph of
-    dataset and job nodes with their in/out edges (jobs come from the edges' producing jobs)."""
+    """`GET /api/v1/lineage?nodeId=dataset:ns:name&depth=N` shaped like Marquez's answer: dataset and job
+    vertices with their in/out edges. The datasets are the node's valid upstream and downstream; every job
+    whose runs read or wrote one of them is a JOB vertex between its inputs and outputs (also jobs that
+    only read, such as tests, or only write). Namespaces and names are echoed exactly as sent."""
     raw = params.get("nodeId", [""])[0]
     if not raw:
         raise ApiError(400, "query parameter 'nodeId' is required, e.g. nodeId=dataset:warehouse:orders")
-    node = _resolve_marquez(reader, raw)
+    node = reader.resolve(raw)
     depth = _int(params, "depth", 20, 1, MAX_DEPTH)
     as_of = _as_of(params)
     try:
@@ -395,27 +376,30 @@ def marquez_lineage(reader: LineageReader, params: dict[str, list[str]]) -> dict
             raise
         up = LineageGraph(root=node, direction="upstream", depth=depth, nodes={node: 0})
         down = LineageGraph(root=node, direction="downstream", depth=depth, nodes={node: 0})
-    pairs = {(s, d) for s, d, _ in (*up.edges, *down.edges) if "#" not in s}
-    jobs = reader.jobs_of(sorted(pairs))
+    datasets = {n for n in (node, *up.nodes, *down.nodes) if "#" not in n and kind_of(n) != "job"}
+    jobs = reader.jobs_touching(sorted(datasets))
     graph: dict[str, dict[str, Any]] = {}
 
-    def vertex(vid: str, vtype: str, data: dict[str, Any]) -> dict[str, Any]:
-        return graph.setdefault(vid, {"id": vid, "type": vtype, "data": data, "inEdges": [], "outEdges": []})
+    def vertex(ref: identity.NodeRef, data: dict[str, Any]) -> str:
+        vid = identity.marquez_id(ref)
+        vtype = "JOB" if ref.kind == identity.JOB else "DATASET"
+        base = {"id": {"namespace": ref.namespace, "name": ref.name}, "namespace": ref.namespace, "name": ref.name}
+        graph.setdefault(vid, {"id": vid, "type": vtype, "data": {**base, **data}, "inEdges": [], "outEdges": []})
+        return vid
 
-    for n in sorted({node, *up.nodes, *down.nodes}):
-        if "#" in n:
-            continue
-        kind, ns, name = split_node(n)
-        vertex(_marquez_id(n), "DATASET", {"id": {"namespace": ns, "name": name}, "namespace": ns, "name": name,
-                                           "kind": kind.upper(), "upriverId": n})  # fmt: skip
+    def dataset(nid: str) -> str:
+        ref = identity.parse(nid)
+        return vertex(ref, {"kind": ref.kind, "upriverId": nid})
+
+    for n in sorted(datasets):
+        dataset(n)
+    if kind_of(node) == "job" and node not in jobs:
+        jobs[node] = {**reader.job(node), "inputs": set(), "outputs": set(), "status": None}
     edges: set[tuple[str, str]] = set()
-    for (src, dst), job_list in sorted(jobs.items()):
-        for job in job_list:
-            jns, _, jname = job.partition("/")
-            jid = f"job:{jns}:{jname}"
-            vertex(jid, "JOB", {"id": {"namespace": jns, "name": jname}, "namespace": jns, "name": jname})
-            edges.add((_marquez_id(src), jid))
-            edges.add((jid, _marquez_id(dst)))
+    for job, info in sorted(jobs.items()):
+        jid = vertex(identity.parse(job), {"upriverId": job, "latestRunState": info["status"]})
+        edges.update((dataset(i), jid) for i in info["inputs"])
+        edges.update((jid, dataset(o)) for o in info["outputs"])
     for origin, destination in sorted(edges):
         edge = {"origin": origin, "destination": destination}
         graph[origin]["outEdges"].append(edge)
@@ -430,6 +414,8 @@ def openapi() -> dict[str, Any]:
     as_of = {"name": "as_of", "in": "query", "schema": {"type": "string"},
              "description": "ISO 8601 time or epoch ms: the graph as valid then"}  # fmt: skip
     depth = {"name": "depth", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_DEPTH}}
+    via_jobs = {"name": "via_jobs", "in": "query", "schema": {"type": "boolean"},
+                "description": "draw JOB vertices between artifacts, as Marquez does"}  # fmt: skip
     error = {
         "description": "error",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
@@ -486,8 +472,8 @@ def openapi() -> dict[str, Any]:
                     "responses": {"200": ok, "207": ok, "400": error, "401": error, "413": error, "503": error},
                 }
             },
-            "/api/v1/upstream": get("Everything a node was derived from", node, depth, as_of),
-            "/api/v1/downstream": get("Everything derived from a node", node, depth, as_of),
+            "/api/v1/upstream": get("Everything a node was derived from", node, depth, as_of, via_jobs),
+            "/api/v1/downstream": get("Everything derived from a node", node, depth, as_of, via_jobs),
             "/api/v1/impact": get("Affected nodes by kind (format=csv for CSV)", node, depth, as_of),
             "/api/v1/path": get(
                 "A path between two nodes",
@@ -496,7 +482,14 @@ def openapi() -> dict[str, Any]:
                 as_of,
             ),
             "/api/v1/provenance": get("The run that produced a version, and what it read", node, as_of),
-            "/api/v1/node": get("A node's attributes and versions", node),
+            "/api/v1/node": get("A node's (or a job's) attributes, other names, facets and versions", node),
+            "/api/v1/column-lineage": get(
+                "Column edges into and out of a dataset's columns, with type and subtype", node, as_of
+            ),
+            "/api/v1/run": get(
+                "One run: job, status, error, inputs, outputs and facets",
+                {"name": "id", "in": "query", "required": True},
+            ),
             "/api/v1/search": get("Nodes by name", {"name": "q", "in": "query", "required": True}),
             "/api/v1/health": get("Lineage health per namespace", {"name": "namespace", "in": "query"}, as_of),
             "/api/v1/alerts": get(

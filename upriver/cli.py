@@ -224,11 +224,10 @@ def cmd_lineage(settings: Settings, args: argparse.Namespace) -> int:
     common = {"as_of": args.as_of}
     if action in ("upstream", "downstream"):
         node = _node_arg(args)
-        if "#" in node and ":" not in node.split("/", 1)[0]:
-            raise CliError("--column needs the table's node id (kind:namespace/name) before .COLUMN")
-        body = _read_side(
-            settings, f"/api/v1/{action}", {"node": node, "depth": args.depth, "kind": args.kind, **common}
-        )
+        params = {"node": node, "depth": args.depth, "kind": args.kind, **common}
+        if args.via_jobs:
+            params["via_jobs"] = "true"
+        body = _read_side(settings, f"/api/v1/{action}", params)
         if args.json:
             print(json.dumps(body, indent=2))
         elif args.kind:
@@ -377,6 +376,7 @@ def parser() -> argparse.ArgumentParser:
     lin.add_argument("--as-of", default=None, help="time travel: the graph as valid at this time")
     lin.add_argument("--kind", action="append", help="upstream/downstream: list only nodes of these kinds")
     lin.add_argument("--column", help="upstream/downstream: walk column lineage from TABLE.COLUMN")
+    lin.add_argument("--via-jobs", action="store_true", help="upstream/downstream: show the jobs between artifacts")
     lin.add_argument("--max-nodes", type=int, default=10_000, help="impact: stop after this many nodes")
     lin.add_argument("--version", help="provenance: the version to explain (default: the current one)")
     lin.add_argument("--csv", action="store_true", help="impact: CSV export")

@@ -22,26 +22,32 @@ class HealthReader:
     def health(self, namespace: str | None = None, as_of: int | None = None) -> dict[str, Any]:
         """The figures per namespace (artifacts, fresh/late/stale/never_seen/unknown, coverage_ratio, open
         alerts by category, running_runs) of the health processor's last timer pass (at or before `as_of`)."""
-        cond = (["namespace = {ns:String}"] if namespace else []) + (
-            ["toUnixTimestamp64Milli(measured_at) <= {as_of:Int64}"] if as_of is not None else []
-        )
-        where = f"WHERE {' AND '.join(cond)}" if cond else ""
-        # the rows of each namespace's latest timer pass: a metric missing from it (e.g. no stale artifact
-        # any more) reads as zero, not as its last value
-        sql = (
-            f"SELECT namespace, metric, value, toUnixTimestamp64Milli(measured_at) FROM {self._db}.health "
-            f"WHERE (namespace, measured_at) IN (SELECT namespace, max(measured_at) FROM {self._db}.health {where} "
-            "GROUP BY namespace) ORDER BY namespace, metric"
-        )
+        bound = "WHERE toUnixTimestamp64Milli(measured_at) <= {as_of:Int64}" if as_of is not None else ""
         params: dict[str, Any] = {"ns": namespace or "", "as_of": as_of or 0}
+        # the rows of the latest timer pass (every namespace of a pass shares its measured_at): a metric or
+        # a namespace missing from it (no stale artifact, no running run any more) reads as zero, not as
+        # its last value
+        latest, seen = self._client.query(
+            "SELECT toUnixTimestamp64Milli(max(measured_at)), countIf(namespace = {ns:String})"
+            f" FROM {self._db}.health {bound}",
+            parameters=params,
+        ).result_rows[0]
+        sql = (
+            f"SELECT namespace, metric, value FROM {self._db}.health WHERE measured_at = fromUnixTimestamp64Milli("
+            "{latest:Int64}, 'UTC')"
+            + (" AND namespace = {ns:String}" if namespace else "")
+            + " ORDER BY namespace, metric"
+        )
         out: dict[str, dict[str, Any]] = {}
-        for ns, metric, value, at in self._client.query(sql, parameters=params).result_rows:
+        for ns, metric, value in self._client.query(sql, parameters={**params, "latest": latest}).result_rows:
             entry = out.setdefault(
-                str(ns), {"namespace": str(ns), "measured_at": int(at), **dict.fromkeys(METRICS, 0.0)}
+                str(ns), {"namespace": str(ns), "measured_at": int(latest), **dict.fromkeys(METRICS, 0.0)}
             )
             entry[str(metric)] = float(value)
         if namespace and not out:
-            raise LookupError(f"no health figures for namespace {namespace!r} (yet)")
+            if not seen:
+                raise LookupError(f"no health figures for namespace {namespace!r} (yet)")
+            out[namespace] = {"namespace": namespace, "measured_at": int(latest), **dict.fromkeys(METRICS, 0.0)}
         return {"namespaces": list(out.values())}
 
     def alerts(

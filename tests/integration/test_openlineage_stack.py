@@ -295,11 +295,16 @@ def test_the_corpus_through_http_and_through_kafka_gives_the_same_answers(
 
 
 def test_marquez_lineage_for_a_node_without_edges_and_for_an_unknown_one(stack: LocalStack) -> None:
-    # the python-client corpus event reads and writes the same table: a node with no edge (the corpus test
-    # above sent it through this stack's Kafka path)
+    # the python-client corpus event reads and writes the same table: no dataset edge, but its job is a
+    # JOB vertex that reads and writes it, as Marquez draws it (the corpus test above sent it via Kafka)
     node = "dataset:my-datasource-namespace:instance.schema.table"
+    job = "job:my-scheduler-namespace:myjob.mytask"
     graph = _eventually(lambda: _get(stack, "/api/v1/lineage", nodeId=node))["graph"]
-    assert [(v["id"], v["inEdges"], v["outEdges"]) for v in graph] == [(node, [], [])]
+    both = [{"origin": job, "destination": node}], [{"origin": node, "destination": job}]
+    assert [(v["id"], v["type"], v["inEdges"], v["outEdges"]) for v in graph] == [
+        (node, "DATASET", *both),
+        (job, "JOB", both[1], both[0]),
+    ]
     with pytest.raises(urllib.error.HTTPError) as err:
         _get(stack, "/api/v1/lineage", nodeId="dataset:nowhere:nothing")
     assert err.value.code == 404 and "error" in json.loads(err.value.read())

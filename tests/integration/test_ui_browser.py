@@ -186,3 +186,41 @@ def test_the_ui_asks_for_the_token_once_and_sends_it(ui: Ui) -> None:
         page.close()
         api.stop()
     assert prompts == ["This server needs an API token:"]
+
+
+def test_real_dbt_nodes_are_told_apart_and_jobs_drawn_between_them(ui: Ui, dbt_artifacts_run: Any) -> None:
+    """dbt-ol's datasets share one long duckdb:///… namespace and end alike (`…main_marts.orders` beside
+    `…main_staging.stg_orders`): every visible box gets a distinct label from the name's last segments, the
+    namespace as a subtitle and the full id on hover; with "jobs" on, jobs are boxes of their own shape."""
+    import json
+    import urllib.parse
+    import urllib.request
+
+    from schemas.identity import node_id, parse
+
+    for event in dbt_artifacts_run.events:
+        req = urllib.request.Request(f"{ui.url}/api/v1/lineage", data=json.dumps(event).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+        urllib.request.urlopen(req, timeout=30).close()
+    ns = dbt_artifacts_run.dataset_namespace
+    root = node_id("DATASET", ns, "shop.main_marts.customers")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not ui.stack.storage.reader().node_exists(root):  # type: ignore[union-attr]
+        time.sleep(0.5)
+    page = ui.page
+    page.goto(f"{ui.url}/#/explorer?node={urllib.parse.quote(root)}&depth=3&via_jobs=true")
+    page.reload()
+    page.wait_for_selector("g.node.job")
+    boxes = page.eval_on_selector_all(
+        "g.node[data-node]",
+        "els => els.map(e => [e.dataset.node, e.dataset.label, e.querySelector('title').textContent])",
+    )
+    labels = [label for _, label, _ in boxes]
+    assert len(boxes) >= 5 and len(set(labels)) == len(labels), labels
+    for nid, label, title in boxes:
+        ref = parse(nid)
+        assert title == nid and ref.name.replace("/", ".").endswith(label.split(" @ ")[0]), (nid, label)
+    subtitles = page.eval_on_selector_all("g.node text.ns", "els => els.map(e => e.textContent)")
+    assert any(ns.endswith(s.lstrip("…")) for s in subtitles)
+    page.screenshot(path=str(ARTIFACTS / "dbt-via-jobs.png"))
+    assert not ui.errors, ui.errors

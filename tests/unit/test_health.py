@@ -13,6 +13,7 @@ from processors import runs
 from processors.health import HealthConfig, HealthEngine, parse_duration
 from producers.simulator import Simulator
 from schemas.codec import make_codec
+from schemas.identity import node_id
 
 H = 3_600_000
 M = 60_000
@@ -450,7 +451,7 @@ def test_streaming_jobs_stay_live_without_incomplete_run_alerts() -> None:
     assert by_kind(e, "INCOMPLETE_RUN") == [("job:batch/nightly", "OPEN", H, None)]
     restored = HealthEngine(e.config)
     restored.load((k, e.export(k)) for k in e.take_dirty())
-    assert restored.streaming == {"flink/events_to_lake"}
+    assert restored.streaming == {"job:flink/events_to_lake"}
 
 
 def test_gauges_fold_namespaces_without_summing_ratios() -> None:
@@ -472,7 +473,7 @@ def test_rules_match_names_under_namespaces_with_a_scheme() -> None:
     e = HealthEngine(HealthConfig(**{**cfg.__dict__, "lateness_ms": 0}))
     e.add_run(run("r", "p/i", "INGEST", "COMPLETE", 0, 0, [], [art("DATASET", "s3://lake", "raw/events")]))
     e.advance(10)
-    assert e.sla("dataset:s3://lake/raw/events") == (H, "rule")
+    assert e.sla(node_id("DATASET", "s3://lake", "raw/events")) == (H, "rule")
 
 
 def test_alerts_carry_the_artifacts_namespace_even_with_a_scheme() -> None:
@@ -482,3 +483,20 @@ def test_alerts_carry_the_artifacts_namespace_even_with_a_scheme() -> None:
     e.sweep()
     (alert,) = history(e).values()
     assert (alert["kind"], alert["namespace"]) == ("MISSING_UPSTREAM", "s3://models")
+
+
+def test_design_time_events_never_count_as_runs() -> None:
+    """An OpenLineage JobEvent or DatasetEvent declares, it does not execute: no running run, no alert."""
+    from schemas.openlineage import to_record
+
+    when = "2026-01-01T00:00:00Z"
+    ios = {"inputs": [{"namespace": "wh", "name": "a"}], "outputs": [{"namespace": "wh", "name": "b"}]}
+    job_event = {"eventTime": when, "producer": "p", "job": {"namespace": "dbt-shop", "name": "m"}, **ios}
+    dataset_event = {"eventTime": when, "producer": "p", "dataset": {"namespace": "wh", "name": "c"}}
+    e = HealthEngine(HealthConfig(lateness_ms=0, run_timeout_ms=H))
+    for doc in (job_event, dataset_event):
+        e.add_run(runs.run_record(runs.merge(None, to_record(doc))[0], 0))
+    e.advance(to_record(job_event)["event_time"] + 10 * H)
+    e.sweep()
+    assert not e.open_runs and not by_kind(e, "INCOMPLETE_RUN")
+    assert not any(metric == "running_runs" for _, metric in e.metrics())

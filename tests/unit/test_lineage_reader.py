@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from sinks.rows import EDGES, edge_row
+from sinks.rows import EDGES, edge_row, utc_from_millis
 from sinks.writer import ClickHouseWriter
 from upriver.lineage import LineageGraph, LineageReader, NodeNotFound, render_tree, to_json
 
@@ -150,3 +150,22 @@ def test_json_round_trip(reader: LineageReader) -> None:
     assert LineageGraph.from_json(to_json(g)) == g
     with pytest.raises(ValueError, match="not a lineage graph"):
         LineageGraph.from_json({"root": "x"})
+
+
+def test_health_figures_follow_the_latest_pass(ch_client: Client, ch_database: str) -> None:
+    """A namespace whose last running run ended drops out of the next pass: it reads zero, not its old 1."""
+    from sinks.rows import HEALTH
+    from upriver.health import HealthReader
+
+    t1, t2 = utc_from_millis(1000), utc_from_millis(2000)
+    rows = [(t1, "jobs", "running_runs", 1.0, 0, 0), (t1, "wh", "artifacts", 2.0, 0, 1)]
+    rows.append((t2, "wh", "artifacts", 3.0, 0, 2))
+    ClickHouseWriter(ch_client, ch_database).insert("health", rows, HEALTH.columns, HEALTH.types, "h")
+    health = HealthReader(ch_client, ch_database)
+    assert [(n["namespace"], n["artifacts"], n["running_runs"]) for n in health.health()["namespaces"]] == [
+        ("wh", 3, 0)
+    ]
+    assert health.health("jobs")["namespaces"][0]["running_runs"] == 0
+    assert health.health("jobs", as_of=1500)["namespaces"][0]["running_runs"] == 1
+    with pytest.raises(LookupError):
+        health.health("never")

@@ -15,6 +15,7 @@ import pytest
 from processors import runs
 from processors.validation import problems
 from schemas.codec import make_codec
+from schemas.identity import node_id
 from schemas.openlineage import MAX_EVENT_BYTES, OpenLineageError, decode, event_id, to_record
 from upriver.api import ApiServer, openapi
 from upriver.ingest import IngestError, OpenLineageIngest, body_bytes
@@ -132,13 +133,17 @@ def test_symlinks_merge_aliases_into_one_node_and_column_lineage_follows() -> No
     )
     rec = to_record(by_path)
     assert (rec["inputs"][0]["namespace"], rec["inputs"][0]["name"]) == ("hive://metastore", "sales.orders")
-    assert json.loads(rec["inputs"][0]["facets"])["upriverAlias"]["name"] == "/warehouse/sales/orders"
+    aliases = json.loads(rec["inputs"][0]["facets"])["upriverAliases"]
+    assert aliases == [{"namespace": "s3://lake", "name": "/warehouse/sales/orders"}]
     by_name = to_record(event(inputs=[{"namespace": "hive://metastore", "name": "sales.orders"}]))
     assert by_name["inputs"][0]["name"] == rec["inputs"][0]["name"]  # the same node either way
     edges = runs.edges(runs.merge(None, rec)[0], 0)
     column = [e for e in edges if e["edge_type"].startswith("COLUMN")]
     assert [(e["src"], e["dst"]) for e in column] == [
-        ("dataset:hive://metastore/sales.orders#amount", "dataset:s3://lake//warehouse/sales/daily#total")
+        (
+            "dataset:hive://metastore/sales.orders#amount",
+            node_id("DATASET", "s3://lake", "/warehouse/sales/daily", "total"),
+        )
     ]
 
 
@@ -241,14 +246,6 @@ def test_openapi_document_lists_every_route() -> None:
         "/api/v1/pipeline",
     } <= set(doc["paths"])
     assert "post" in doc["paths"]["/api/v1/lineage"] and "get" in doc["paths"]["/api/v1/lineage"]
-
-
-def test_node_ids_split_with_scheme_namespaces() -> None:
-    from upriver.api import split_node
-
-    assert split_node("dataset:hive://metastore/sales.orders") == ("dataset", "hive://metastore", "sales.orders")
-    assert split_node("dataset:s3://lake//warehouse/x") == ("dataset", "s3://lake", "/warehouse/x")
-    assert split_node("model:registry/churn") == ("model", "registry", "churn")
 
 
 def test_request_metrics_label_only_known_routes() -> None:

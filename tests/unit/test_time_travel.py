@@ -160,7 +160,7 @@ def test_provenance_by_version_and_as_of(reader: LineageReader) -> None:
 def test_node_attributes(reader: LineageReader) -> None:
     m = reader.node(M)
     assert m["kind"] == "MODEL" and m["latest_version"] == "v3"  # the failed run still named v3
-    assert m["owner"] == "team:growth" and m["producing_job"] == "pipelines/train"
+    assert m["owner"] == "team:growth" and m["producing_job"] == "job:pipelines/train"
     a = reader.node(A)
     assert a["tags"] == ["PII:email"] and a["fields"] == ["email"] and a["producing_job"] is None
     with pytest.raises(NodeNotFound):

@@ -8,15 +8,46 @@ const KINDS = {
   chunk: ["CH", "#94a3b8"], prompt: ["PR", "#ec4899"], model: ["MOD", "#f59e0b"],
   evaluation: ["EV", "#84cc16"], deployment: ["DEP", "#ef4444"], endpoint: ["EP", "#dc2626"],
   prediction: ["PRED", "#14b8a6"], report: ["REP", "#78716c"], dashboard: ["DASH", "#78716c"],
+  job: ["JOB", "#0f766e"],
 };
 const HUB = 20;             // children shown per node before "N more"
-const COL_W = 260, ROW_H = 30, NODE_W = 220, NODE_H = 22, PAD = 30;
+const COL_W = 260, ROW_H = 40, NODE_W = 220, NODE_H = 32, PAD = 30;
 
-const state = { tab: "explorer", node: "", depth: 2, asOf: "", expanded: new Set(), selected: "", graph: null };
+const state = { tab: "explorer", node: "", depth: 2, asOf: "", viaJobs: false, expanded: new Set(), selected: "", graph: null };
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
-const kindOf = (id) => id.split(":", 1)[0].split("#")[0];
-const label = (id) => { const rest = id.slice(id.indexOf(":") + 1); const i = rest.indexOf("/", rest.indexOf("://") >= 0 ? rest.indexOf("://") + 3 : 0); return i < 0 ? rest : rest.slice(i + 1); };
+const kindOf = (id) => id.split(":", 1)[0];
+// A node id as schemas/identity.py builds it: kind:namespace/name[#field], '%', '#' escaped in both and
+// '/' in the name, so the last '/' before the first '#' ends the namespace.
+const unescape = (t) => t.replace(/%(25|23|2F)/g, (_, h) => ({ 25: "%", 23: "#", "2F": "/" })[h]);
+function parseId(id) {
+  const kind = id.slice(0, id.indexOf(":"));
+  const rest = id.slice(kind.length + 1);
+  const hash = rest.indexOf("#");
+  const node = hash < 0 ? rest : rest.slice(0, hash);
+  const cut = node.lastIndexOf("/");
+  return { kind, namespace: unescape(node.slice(0, cut)), name: unescape(node.slice(cut + 1)), field: hash < 0 ? null : rest.slice(hash + 1) };
+}
+// Labels that tell the visible nodes apart: the name's last segment, more segments while two visible nodes
+// would read the same, then the namespace; the full id is the hover title.
+function labels(ids) {
+  const parts = new Map(ids.map((id) => { const r = parseId(id); return [id, { r, segs: r.name.split(/[./]/).filter(Boolean) }]; }));
+  const out = new Map();
+  for (let n = 1; n <= 8; n++) {
+    const seen = new Map();
+    for (const [id, { r, segs }] of parts) {
+      const text = (segs.slice(-n).join(".") || r.name) + (r.field != null ? `.${r.field}` : "");
+      out.set(id, text);
+      seen.set(text, (seen.get(text) || 0) + 1);
+    }
+    if ([...seen.values()].every((c) => c === 1)) return out;
+  }
+  const count = new Map();
+  for (const t of out.values()) count.set(t, (count.get(t) || 0) + 1);
+  for (const [id, t] of out) if (count.get(t) > 1) out.set(id, `${t} @ ${parts.get(id).r.namespace}`);
+  return out;
+}
+const clip = (t, n) => (t.length > n ? "…" + t.slice(t.length - n + 1) : t);
 const when = (ms) => (ms ? new Date(ms).toISOString().replace("T", " ").slice(0, 19) + "Z" : "–");
 const ago = (ms) => { if (!ms) return "never"; const s = (Date.now() - ms) / 1000; return s < 120 ? `${s | 0}s ago` : s < 7200 ? `${(s / 60) | 0}m ago` : s < 172800 ? `${(s / 3600) | 0}h ago` : `${(s / 86400) | 0}d ago`; };
 
@@ -46,9 +77,11 @@ function readHash() {
   if (p.get("node")) state.node = p.get("node");
   if (p.get("depth")) state.depth = +p.get("depth");
   state.asOf = p.get("as_of") || "";
+  state.viaJobs = p.get("via_jobs") === "true";
 }
 function go(tab, extra = {}) {
-  const p = new URLSearchParams({ node: state.node, depth: state.depth, ...(state.asOf ? { as_of: state.asOf } : {}), ...extra });
+  const p = new URLSearchParams({ node: state.node, depth: state.depth, ...(state.asOf ? { as_of: state.asOf } : {}),
+    ...(state.viaJobs ? { via_jobs: "true" } : {}), ...extra });
   if (!state.node) p.delete("node");
   location.hash = `#/${tab}?${p}`;
 }
@@ -59,6 +92,7 @@ async function show() {
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", a.dataset.tab === state.tab));
   $("depth").value = String(state.depth);
   $("asof").value = state.asOf;
+  $("viajobs").checked = state.viaJobs;
   try {
     if (state.tab === "explorer") await showExplorer();
     else if (state.tab === "impact") await showImpact();
@@ -75,7 +109,7 @@ $("search").addEventListener("input", () => {
     const ul = $("results");
     if (q.length < 2) { ul.hidden = true; return; }
     const { nodes } = await api("/api/v1/search", { q, limit: 20 });
-    ul.innerHTML = nodes.map((n) => `<li data-node="${esc(n)}">${esc(n)}</li>`).join("") || "<li>no match</li>";
+    ul.innerHTML = nodes.map((n) => { const r = parseId(n); return `<li data-node="${esc(n)}" title="${esc(n)}"><b>${esc(r.name)}</b> <small>${esc(r.kind)} · ${esc(r.namespace)}</small></li>`; }).join("") || "<li>no match</li>";
     ul.hidden = false;
   }, 150);
 });
@@ -90,13 +124,14 @@ $("results").addEventListener("click", (e) => {
 $("depth").addEventListener("change", () => { state.depth = +$("depth").value; go(state.tab); });
 $("asof").addEventListener("change", () => { state.asOf = $("asof").value; go(state.tab); });
 $("now").addEventListener("click", () => { state.asOf = ""; go(state.tab); });
+$("viajobs").addEventListener("change", () => { state.viaJobs = $("viajobs").checked; go(state.tab); });
 
 // ---- explorer ---------------------------------------------------------------------------------------
 async function showExplorer() {
   if (!state.node) { $("hint").hidden = false; return; }
   $("hint").hidden = true;
   const t0 = performance.now();
-  const params = { node: state.node, depth: state.depth, as_of: asOfParam() };
+  const params = { node: state.node, depth: state.depth, as_of: asOfParam(), via_jobs: state.viaJobs ? "true" : "" };
   const [up, down] = await Promise.all([api("/api/v1/upstream", params), api("/api/v1/downstream", params)]);
   state.graph = { up, down };
   const drawn = draw(up, down);
@@ -171,14 +206,18 @@ function draw(up, down) {
     edge(pos.get(m.parent), [x, y]);
     parts.push(`<g class="node more" data-more="${esc(m.key)}" transform="translate(${x},${y})"><rect width="${NODE_W}" height="${NODE_H}"/><text x="10" y="15">+ ${m.count} more</text></g>`);
   }
+  const names = labels([...pos.keys()]);
   for (const [id, [x, y]] of pos) {
     const [badge, color] = KINDS[kindOf(id)] || [kindOf(id).slice(0, 4).toUpperCase(), "#475569"];
-    const cls = `node${id === state.node ? " root" : ""}${id === state.selected ? " selected" : ""}`;
-    const text = label(id);
-    parts.push(`<g class="${cls}" data-node="${esc(id)}" data-kind="${esc(kindOf(id))}" transform="translate(${x},${y})">` +
-      `<rect width="${NODE_W}" height="${NODE_H}" fill="${color}22" stroke="${color}"/>` +
-      `<text class="badge" x="6" y="15" fill="${color}">${esc(badge)}</text>` +
-      `<text x="${14 + badge.length * 7.5}" y="15">${esc(text.length > 28 ? text.slice(0, 27) + "…" : text)}</text><title>${esc(id)}</title></g>`);
+    const job = kindOf(id) === "job";
+    const cls = `node${job ? " job" : ""}${id === state.node ? " root" : ""}${id === state.selected ? " selected" : ""}`;
+    const tx = 14 + badge.length * 7.5;
+    parts.push(`<g class="${cls}" data-node="${esc(id)}" data-kind="${esc(kindOf(id))}" data-label="${esc(names.get(id))}" transform="translate(${x},${y})">` +
+      (job ? `<rect width="${NODE_W}" height="${NODE_H}" rx="${NODE_H / 2}" fill="${color}33" stroke="${color}"/>`
+           : `<rect width="${NODE_W}" height="${NODE_H}" fill="${color}22" stroke="${color}"/>`) +
+      `<text class="badge" x="6" y="14" fill="${color}">${esc(badge)}</text>` +
+      `<text x="${tx}" y="14">${esc(clip(names.get(id), 28))}</text>` +
+      `<text class="ns" x="${tx}" y="27">${esc(clip(parseId(id).namespace, 34))}</text><title>${esc(id)}</title></g>`);
   }
   svg.setAttribute("width", width); svg.setAttribute("height", height);
   svg.innerHTML = parts.join("");
@@ -207,7 +246,13 @@ async function showDetails(id) {
   try {
     const [node, alerts] = await Promise.all([api("/api/v1/node", { node: id }), api("/api/v1/alerts", { open: "true", subject: id })]);
     const stale = alerts.alerts.filter((a) => a.category === "stale");
-    aside.innerHTML = `<h2>${esc(id)}</h2>
+    const f = node.facets || {};
+    const doc = f.documentation && f.documentation.description;
+    const checks = (f.dataQualityAssertions && f.dataQualityAssertions.assertions) || [];
+    const schema = (f.schema && f.schema.fields) || [];
+    const ref = parseId(id);
+    aside.innerHTML = `<h2 title="${esc(id)}">${esc(ref.name)}</h2><p class="ns">${esc(ref.kind)} · ${esc(ref.namespace)}</p>
+      ${doc ? `<p class="doc">${esc(doc)}</p>` : ""}
       <button type="button" data-root="${esc(id)}">Explore from here</button>
       <button type="button" data-impact="${esc(id)}">Impact</button>
       <dl>
@@ -219,12 +264,16 @@ async function showDetails(id) {
         <dt>producing run</dt><dd>${esc(node.producing_job || "–")}<br><small>${esc(node.producing_run || "")}</small></dd>
         <dt>first seen</dt><dd>${esc(when(node.first_seen))}</dd>
         <dt>retired</dt><dd>${node.retired ? esc(when(node.retired_at)) : "no"}</dd>
+        ${(node.aliases || []).length ? `<dt>also named</dt><dd>${node.aliases.map((a) => `<small>${esc(a.namespace)} ${esc(a.name)}</small>`).join("<br>")}</dd>` : ""}
       </dl>
+      ${checks.length ? `<h3>Quality checks (${checks.filter((c) => !c.success).length} failing)</h3>` + checks.map((c) => `<p><span class="pill ${c.success ? "" : "sev-critical"}">${c.success ? "pass" : "FAIL"}</span> ${esc(c.assertion)}${c.column ? ` on ${esc(c.column)}` : ""}</p>`).join("") : ""}
+      ${schema.length ? `<h3>Schema (${schema.length})</h3><table>${schema.map((c) => `<tr><td>${esc(c.name)}</td><td>${esc(c.type || "")}</td><td>${esc(c.description || "")}</td></tr>`).join("")}</table>` : ""}
       <h3>Open alerts (${alerts.alerts.length})</h3>
       ${alerts.alerts.map((a) => `<p><span class="pill sev-${esc(a.severity)}">${esc(a.kind)}</span> ${esc(a.reason)}</p>`).join("") || "<p>none</p>"}
       <h3>Versions (${node.versions.length})</h3>
       <table><tr><th>version</th><th>status</th><th>started</th></tr>
-      ${node.versions.slice(-15).reverse().map((v) => `<tr title="${esc(v.job)} · ${esc(v.run_id)}"><td>${esc(v.version || "–")}</td><td>${esc(v.status)}</td><td>${esc(when(v.started_at))}</td></tr>`).join("")}</table>`;
+      ${(node.versions || []).slice(-15).reverse().map((v) => `<tr title="${esc(v.job)} · ${esc(v.run_id)}"><td>${esc(v.version || "–")}</td><td>${esc(v.status)}${v.produced ? "" : " (attempt)"}</td><td>${esc(when(v.started_at))}</td></tr>` +
+        (v.error ? `<tr class="error"><td colspan="3">${esc(v.error)}</td></tr>` : "")).join("")}</table>`;
   } catch (e) { aside.innerHTML = `<p class="error">${esc(e.message)}</p>`; }
 }
 $("details").addEventListener("click", (e) => {

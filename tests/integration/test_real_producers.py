@@ -1,0 +1,147 @@
+"""Real OpenLineage producers through the real stack: dbt-ol on dbt-duckdb (both of its modes) and a
+PySpark job under the OpenLineage Spark listener (tests/realproducers), their events sent as they emitted
+them to the HTTP endpoint, then every dataset, job, run, edge and column edge checked through the HTTP API
+against what the spec says those events mean (tests/ol_truth.py), never against Upriver's own output."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from ol_check import Http, check
+from ol_truth import expected
+from realproducers.dbt import DbtRun
+from realproducers.spark import SparkRun
+from stack_support import isolated_settings
+
+from schemas.identity import node_id
+from upriver.stack import LocalStack, free_port
+
+pytestmark = pytest.mark.integration
+TOKEN = "real-producers-token"
+Event = dict[str, Any]
+
+
+class _Errors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(self.format(record))
+
+
+@pytest.fixture(scope="module")
+def errors() -> Iterator[_Errors]:
+    handler = _Errors()
+    logging.getLogger().addHandler(handler)
+    yield handler
+    logging.getLogger().removeHandler(handler)
+
+
+@pytest.fixture(scope="module")
+def stack(
+    kafka_bootstrap: str, chdb_url: str, tmp_path_factory: pytest.TempPathFactory, errors: _Errors
+) -> Iterator[LocalStack]:
+    home = tmp_path_factory.mktemp("real")
+    settings = isolated_settings(kafka_bootstrap, chdb_url, home, "real", api_token=TOKEN, health_enabled=False)
+    with LocalStack(settings, api_port=free_port()) as s:
+        s.wait_worker_ready()
+        yield s
+
+
+def _send(stack: LocalStack, events: list[Event]) -> None:
+    """Each event POSTed as the producer's HTTP transport sends it (one JSON body per request)."""
+    assert stack.api is not None
+    for event in events:
+        req = urllib.request.Request(
+            f"{stack.api.url}/api/v1/lineage",
+            data=json.dumps(event).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+            method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            assert resp.status == 201
+
+
+def _converged(stack: LocalStack, want: dict[str, Any], timeout: float = 90) -> list[str]:
+    """The checker's mismatches once the pipeline has caught up (none left), or the last ones at timeout."""
+    assert stack.api is not None
+    read = Http(stack.api.url, TOKEN)
+    deadline = time.monotonic() + timeout
+    while True:
+        bad = check(read, want)
+        if not bad or time.monotonic() > deadline:
+            return bad
+        time.sleep(1)
+
+
+def _no_errors_logged(stack: LocalStack, errors: _Errors) -> None:
+    worker_log = (stack.log_dir / "worker.log").read_text(errors="replace")
+    assert [line for line in worker_log.splitlines() if " ERROR " in line or line.startswith("ERROR")] == []
+    assert errors.records == []
+
+
+def _outputs_of(events: list[Event], state: str) -> dict[str, set[tuple[str, str]]]:
+    out: dict[str, set[tuple[str, str]]] = {}
+    for e in events:
+        if e.get("eventType") == state:
+            out.setdefault(e["run"]["runId"], set()).update((d["namespace"], d["name"]) for d in e.get("outputs") or [])
+    return out
+
+
+def _node(stack: LocalStack, nid: str) -> Any:
+    assert stack.api is not None
+    return Http(stack.api.url, TOKEN).get("/api/v1/node", node=nid)
+
+
+@pytest.mark.parametrize("mode", ["artifacts", "structured-logs"])
+def test_dbt_ol_lineage_is_exact(mode: str, request: pytest.FixtureRequest, stack: LocalStack, errors: _Errors) -> None:
+    run: DbtRun = request.getfixturevalue("dbt_artifacts_run" if mode == "artifacts" else "dbt_structured_run")
+    _send(stack, run.events)
+    assert _converged(stack, expected(run.events)) == []
+    # a FAIL run never produces: the dataset its model writes names no failed run as its producer
+    failed = {r for e in run.events if e.get("eventType") == "FAIL" for r in [e["run"]["runId"]]}
+    assert failed, "the project's second run makes one model fail"
+    for written in _outputs_of(run.events, "COMPLETE").values():
+        for ns, name in written:
+            node = _node(stack, node_id("DATASET", ns, name))
+            assert node["producing_run"] not in failed
+            attempts = {v["run_id"]: v["produced"] for v in node["versions"]}
+            assert not any(attempts.get(r) for r in failed)
+    # facets the producer sent are visible on the node: documentation, test results
+    sent: dict[tuple[str, str], set[str]] = {}
+    for e in run.events:
+        for d in [*(e.get("inputs") or []), *(e.get("outputs") or [])]:
+            facets = {**(d.get("facets") or {}), **(d.get("inputFacets") or {}), **(d.get("outputFacets") or {})}
+            sent.setdefault((d["namespace"], d["name"]), set()).update(facets)
+    for (ns, name), names in sent.items():
+        shown = set(_node(stack, node_id("DATASET", ns, name))["facets"])
+        assert names - {"symlinks"} <= shown, (ns, name)
+    _no_errors_logged(stack, errors)
+
+
+def test_spark_listener_lineage_is_exact(spark_run: SparkRun, stack: LocalStack, errors: _Errors) -> None:
+    _send(stack, spark_run.events)
+    want = expected(spark_run.events)
+    assert want["symlinks"], "the job writes and reads a catalog table"
+    assert _converged(stack, want) == []
+    # the table written by path in one run and by name in another is one node under both names
+    for link in want["symlinks"]:
+        by_path = _node(stack, node_id("DATASET", link["namespace"], link["name"]))
+        for alias in link["aliases"]:
+            assert _node(stack, node_id("DATASET", alias["namespace"], alias["name"]))["id"] == by_path["id"]
+    _no_errors_logged(stack, errors)
+
+
+def test_the_node_endpoint_names_every_name_a_producer_used(spark_run: SparkRun, stack: LocalStack) -> None:
+    want = expected(spark_run.events)
+    for link in want["symlinks"]:
+        node = _node(stack, node_id("DATASET", link["namespace"], link["name"]))
+        names = {(node["namespace"], node["name"]), *((a["namespace"], a["name"]) for a in node["aliases"])}
+        assert {(link["namespace"], link["name"]), *((a["namespace"], a["name"]) for a in link["aliases"])} <= names
