@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from producers.simulator import Truth, TruthRun
+from schemas import identity
 
 REQUIRES_UPSTREAM = {"MODEL", "DEPLOYMENT", "ENDPOINT", "EMBEDDING", "VECTOR_INDEX"}
 DRIFT_TARGETS = {"MODEL", "DEPLOYMENT", "ENDPOINT"}
@@ -39,7 +40,7 @@ class Durations:
 
 
 def kind_of(node: str) -> str:
-    return node.split(":", 1)[0].upper()
+    return identity.kind_of(node).upper()
 
 
 class _Facts:

@@ -17,7 +17,6 @@ import contextvars
 import functools
 import inspect
 import json
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,10 +24,10 @@ from types import TracebackType
 from typing import Any, TypeVar, cast
 
 from producers.transports import FlushReport, InMemoryTransport, KafkaTransport, Transport
+from schemas import identity
 from schemas.model import ArtifactRef, EventType, JobKind, LineageEvent
 
 PRODUCER = "https://upriver.dev/sdk/python"
-_REF = re.compile(r"^(?P<kind>[A-Za-z][A-Za-z0-9_]*):(?P<namespace>[^/]+)/(?P<name>[^@]+?)(?:@(?P<version>[^@]+))?$")
 _current: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar("upriver_run", default=None)
 
 ArtifactLike = ArtifactRef | str
@@ -69,11 +68,13 @@ def artifact(
         for column, sources in column_lineage.items():
             inputs = []
             for src in sources:
-                node, _, field = src.partition("#")
-                ref = parse_ref(node)
-                if not field:
+                try:
+                    col = identity.parse(src)
+                except identity.IdentityError:
+                    col = identity.NodeRef("", "", "")
+                if not col.field:
                     raise ValueError(f"column lineage source {src!r} needs a field: kind:namespace/name#field")
-                inputs.append({"namespace": ref.namespace, "name": ref.name, "field": field,
+                inputs.append({"namespace": col.namespace, "name": col.name, "field": col.field,
                                "transformations": [{"type": "DIRECT"}]})  # fmt: skip
             fields[column] = {"inputFields": inputs}
         facets["columnLineage"] = {"fields": fields}
@@ -105,16 +106,25 @@ prediction = _kind_helper("PREDICTION")
 
 
 def parse_ref(ref: ArtifactLike) -> ArtifactRef:
-    """An ArtifactRef from itself or from `kind:namespace/name[@version]` (kind case-insensitive)."""
+    """An ArtifactRef from itself or from a node id `kind:namespace/name[@version]` (schemas/identity.py: the
+    last '/' ends the namespace, so `dataset:s3://landing/core%2Fusers` is namespace `s3://landing`, name
+    `core/users`; kind case-insensitive). A name holding '@' needs `artifact(...)`."""
     if isinstance(ref, ArtifactRef):
         return ref
-    m = _REF.match(ref.strip()) if isinstance(ref, str) else None
-    if m is None:
-        raise ValueError(
-            f"not an artifact reference: {ref!r}; write kind:namespace/name or kind:namespace/name@version, "
-            "e.g. dataset:warehouse/growth.raw_events@2026-01-05"
-        )
-    return ArtifactRef(m["kind"].upper(), m["namespace"], m["name"], m["version"])
+    text = ref.strip() if isinstance(ref, str) else ""
+    head, at, version = text.rpartition("@")
+    for candidate, ver in ((head, version), (text, None)) if at else ((text, None),):
+        try:
+            parsed = identity.parse(candidate)
+        except identity.IdentityError:
+            continue
+        whole = parsed.field is None and parsed.namespace and parsed.name and "@" not in parsed.name
+        if whole and (ver is None or ver):
+            return ArtifactRef(parsed.kind, parsed.namespace, parsed.name, ver)
+    raise ValueError(
+        f"not an artifact reference: {ref!r}; write kind:namespace/name or kind:namespace/name@version, "
+        "e.g. dataset:warehouse/growth.raw_events@2026-01-05"
+    )
 
 
 class RunContext:

@@ -198,7 +198,7 @@ class Truth:
     def impact(self, node: str, as_of: int | None = None) -> dict[str, set[str]]:
         out: dict[str, set[str]] = defaultdict(set)
         for n in self.downstream(node, as_of):
-            out[n.split(":", 1)[0]].add(n)
+            out[identity.kind_of(n)].add(n)
         return dict(out)
 
 

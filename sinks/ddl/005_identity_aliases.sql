@@ -27,6 +27,57 @@ SELECT alias_ids[i] AS alias_id, alias_targets[i] AS node_id
 FROM {db}.runs
 ARRAY JOIN arrayEnumerate(alias_ids) AS i;
 
+-- Existing ids were written as kind:namespace/name unescaped, which cannot always be split back. They are
+-- rewritten to the new grammar by the rule the producers' naming makes most likely (docs/lineage-model.md,
+-- "Migrating old ids"): a namespace `scheme:///path` or `scheme:path` ends at the last '/', a namespace
+-- `scheme://host` at the first '/' after the host, any other at the first '/'. Job ids come exactly from
+-- runs' job_namespace and job_name. An exact rebuild replays the events topic into a new database.
+CREATE FUNCTION IF NOT EXISTS upriver_esc_ns AS (s) -> replaceAll(replaceAll(s, '%', '%25'), '#', '%23');
+CREATE FUNCTION IF NOT EXISTS upriver_esc_name AS (s) -> replaceAll(upriver_esc_ns(s), '/', '%2F');
+CREATE FUNCTION IF NOT EXISTS upriver_v1_part AS (x) -> splitByChar('#', substring(x, position(x, ':') + 1))[1];
+CREATE FUNCTION IF NOT EXISTS upriver_v1_cut AS (p) -> multiIf(
+    match(p, '^[A-Za-z][A-Za-z0-9+.-]*:///') OR (position(p, ':') > 0 AND position(p, '://') = 0),
+    toInt64(length(p)) - toInt64(position(reverse(p), '/')) + 1,
+    position(p, '://') > 0, toInt64(position(p, '/', position(p, '://') + 3)),
+    toInt64(position(p, '/')));
+CREATE FUNCTION IF NOT EXISTS upriver_v1_ns AS (x) -> substring(upriver_v1_part(x), 1, upriver_v1_cut(upriver_v1_part(x)) - 1);
+CREATE FUNCTION IF NOT EXISTS upriver_v1_name AS (x) -> substring(upriver_v1_part(x), upriver_v1_cut(upriver_v1_part(x)) + 1);
+CREATE FUNCTION IF NOT EXISTS upriver_id_v2 AS (x) -> if(
+    position(x, ':') = 0 OR upriver_v1_cut(upriver_v1_part(x)) <= 0, x,
+    concat(substring(x, 1, position(x, ':')), upriver_esc_ns(upriver_v1_ns(x)), '/', upriver_esc_name(upriver_v1_name(x)),
+           if(position(substring(x, position(x, ':') + 1), '#') > 0,
+              concat('#', substring(substring(x, position(x, ':') + 1), position(substring(x, position(x, ':') + 1), '#') + 1)),
+              '')));
+ALTER TABLE {db}.runs UPDATE
+    job_id = concat('job:', upriver_esc_ns(job_namespace), '/', upriver_esc_name(job_name)),
+    input_ids = arrayMap(x -> upriver_id_v2(x), input_ids),
+    output_ids = arrayMap(x -> upriver_id_v2(x), output_ids),
+    input_namespaces = arrayMap(x -> upriver_v1_ns(x), input_ids),
+    input_names = arrayMap(x -> upriver_v1_name(x), input_ids),
+    output_namespaces = arrayMap(x -> upriver_v1_ns(x), output_ids),
+    output_names = arrayMap(x -> upriver_v1_name(x), output_ids)
+WHERE job_id = '' SETTINGS mutations_sync = 2;
+CREATE TABLE IF NOT EXISTS {db}.edges_v2 AS {db}.edges;
+TRUNCATE TABLE IF EXISTS {db}.edges_v2;
+INSERT INTO {db}.edges_v2
+SELECT * REPLACE (upriver_id_v2(src) AS src, upriver_id_v2(dst) AS dst, upriver_id_v2(concat('job:', job)) AS job)
+FROM {db}.edges;
+EXCHANGE TABLES {db}.edges AND {db}.edges_v2;
+DROP TABLE IF EXISTS {db}.edges_v2;
+TRUNCATE TABLE IF EXISTS {db}.retirements;
+INSERT INTO {db}.retirements
+SELECT arrayJoin(arrayConcat(input_ids, output_ids)) AS node_id, started_at AS retired_at FROM {db}.runs WHERE status = 'RETIRE';
+ALTER TABLE {db}.alerts UPDATE subject = upriver_id_v2(subject)
+WHERE 1 SETTINGS mutations_sync = 2;
+CREATE TABLE IF NOT EXISTS {db}.drift_links_v2 AS {db}.drift_links;
+TRUNCATE TABLE IF EXISTS {db}.drift_links_v2;
+INSERT INTO {db}.drift_links_v2
+SELECT * REPLACE (upriver_id_v2(source) AS source, upriver_id_v2(target) AS target,
+                  arrayMap(x -> upriver_id_v2(x), path) AS path)
+FROM {db}.drift_links;
+EXCHANGE TABLES {db}.drift_links AND {db}.drift_links_v2;
+DROP TABLE IF EXISTS {db}.drift_links_v2;
+
 -- nodes: namespace and name columns; only a COMPLETE run (or a live STREAMING one) writes a node: a run's
 -- START revision no longer names it the producer, and a FAIL run never does. The view is re-made and the
 -- table rebuilt from runs (re-running this file after a crash rebuilds it again, harmlessly).

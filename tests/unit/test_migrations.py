@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from schemas.identity import node_id
 from sinks.migrations import DDL_DIR, apply_migrations, statements
 from sinks.rows import LAYOUTS
+from upriver.lineage import LineageReader
 
 
 def test_fresh_database_gets_every_file_once(ch_client: Client) -> None:
@@ -87,3 +90,45 @@ def test_statements_split_and_drop_comments() -> None:
 def test_bad_database_name_is_refused(ch_client: Client) -> None:
     with pytest.raises(ValueError, match="identifier"):
         apply_migrations(ch_client, "x; DROP DATABASE system")
+
+
+def test_ids_written_with_the_old_grammar_are_rewritten(ch_client: Client, tmp_path: Path) -> None:
+    """Rows stored before schemas/identity.py (kind:namespace/name unescaped) get the new ids: runs, edges,
+    nodes, alerts; the read side then finds the nodes under the names the producer sent."""
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    old_ddl = tmp_path / "ddl"
+    old_ddl.mkdir()
+    for path in sorted(DDL_DIR.glob("*.sql"))[:4]:
+        (old_ddl / path.name).write_text(path.read_text())
+    duck, table = "dataset:duckdb:///tmp/x/shop.duckdb/shop.main.orders", "dataset:s3://lake//warehouse/t"
+    try:
+        apply_migrations(ch_client, database, old_ddl)
+        t = "toDateTime64('2026-01-01 00:00:00', 3, 'UTC')"
+        ch_client.command(
+            f"INSERT INTO `{database}`.runs (run_id, revision, job_namespace, job_name, job_kind, status, started_at,"
+            " input_ids, input_kinds, input_versions, input_facets, output_ids, output_kinds, output_versions,"
+            f" output_facets, facets, updated_at, kafka_partition, kafka_offset) VALUES ('r1', 2, 'spark://c', 'etl',"
+            f" 'OTHER', 'COMPLETE', {t}, ['{duck}'], ['DATASET'], [''], [''], ['{table}'], ['DATASET'], [''], [''],"
+            f" '{{}}', {t}, 0, 0)"
+        )
+        ch_client.command(
+            f"INSERT INTO `{database}`.edges (src, dst, edge_type, run_id, job, event_id, event_time, derived_at,"
+            f" valid_from, kafka_partition, kafka_offset) VALUES ('{duck}', '{table}', 'DERIVED_FROM', 'r1',"
+            f" 'spark://c/etl', 'e', {t}, {t}, {t}, 0, 0), ('{duck}#id', '{table}#id', 'COLUMN_DIRECT', 'r1',"
+            f" 'spark://c/etl', 'e', {t}, {t}, {t}, 0, 1)"
+        )
+        assert apply_migrations(ch_client, database) == sorted(p.name for p in DDL_DIR.glob("*.sql"))[4:]
+        reader = LineageReader(ch_client, database)
+        new_duck = node_id("DATASET", "duckdb:///tmp/x/shop.duckdb", "shop.main.orders")
+        new_table = node_id("DATASET", "s3://lake", "/warehouse/t")
+        assert set(reader.downstream(new_duck, depth=1).nodes) == {new_duck, new_table}
+        assert set(reader.upstream(f"{new_table}#id", depth=1).nodes) == {f"{new_table}#id", f"{new_duck}#id"}
+        node = reader.node(new_table)
+        assert (node["namespace"], node["name"], node["producing_job"]) == (
+            "s3://lake",
+            "/warehouse/t",
+            "job:spark://c/etl",
+        )
+        assert reader.job("job:spark://c/etl")["outputs"] == [new_table]
+    finally:
+        ch_client.command(f"DROP DATABASE IF EXISTS `{database}`")

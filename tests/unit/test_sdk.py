@@ -104,6 +104,14 @@ def test_bad_reference_strings_are_refused_clearly(bad: str) -> None:
         parse_ref(bad)
 
 
+def test_references_read_namespaces_that_hold_slashes_and_colons() -> None:
+    ref = parse_ref("dataset:s3://landing/core%2Fusers@v3")
+    assert (ref.kind, ref.namespace, ref.name, ref.version) == ("DATASET", "s3://landing", "core/users", "v3")
+    ref = parse_ref("dataset:postgres://db:5432/public.orders")
+    assert (ref.namespace, ref.name, ref.version) == ("postgres://db:5432", "public.orders", None)
+    assert parse_ref(ref.node_id) == ref
+
+
 def test_facets_have_the_documented_shapes() -> None:
     ref = artifact(
         "dataset", "wh", "t", "v1",
