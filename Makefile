@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 EVENTS ?= 50000
 
-.PHONY: install prereqs promtool chromium jars demo up test test-fast bench bench-faust bench-graph bench-health bench-openlineage lint clean
+.PHONY: install prereqs promtool chromium jars demo up test test-fast test-producers bench bench-faust bench-graph bench-health bench-openlineage lint clean
 
 # Java 17 and Maven run the Kafka broker; on a machine without them, install Debian's packages (root).
 prereqs:
@@ -48,8 +48,13 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# The whole suite, with the real dbt-ol and Spark-listener producers (each installed once into .cache/producers).
 test: jars promtool chromium lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not producers"
+
+# Apache Airflow with its OpenLineage provider (a large install, kept out of `make test`).
+test-producers: jars lint
+	$(BIN)/pytest -q -m producers
 
 test-fast: install promtool lint
 	$(BIN)/pytest -q -m "not integration"
