@@ -285,6 +285,13 @@ def is_drop(status: str, facets: str) -> bool:
     return False
 
 
+def _failed_assertions(facets: str) -> bool:
+    """Whether an artifact's `dataQualityAssertions` facet holds an assertion with `success: false`."""
+    found = facet(facets, "dataQualityAssertions")
+    items = found.get("assertions") if isinstance(found, dict) else None
+    return any(isinstance(x, dict) and x.get("success") is False for x in items or ())
+
+
 def gauge_figures(figures: Mapping[tuple[str, str], float], label: Callable[[str], str]) -> dict[str, dict[str, float]]:
     """The Prometheus health gauges from a timer pass's namespace figures, by `label(namespace)` (which
     may fold many namespaces into one label): artifacts, stale (LATE + STALE), orphaned (open alerts) and
@@ -563,6 +570,22 @@ class HealthEngine:
         self._check_io(run, inputs, outputs, t)
         for nid in touched:
             self._sync_node(nid, t)
+        for nid, a in (*inputs.items(), *outputs.items()):
+            if a[4] and '"dataQualityAssertions"' in a[4] and _failed_assertions(a[4]):
+                self._quality_drop(rid, run, nid, a, t)
+
+    def _quality_drop(self, rid: str, run: Record, nid: str, a: list[Any], t: int) -> None:
+        """A failed test in a `dataQualityAssertions` facet (dbt tests, Great Expectations ...) is a QUALITY
+        signal on the dataset: linked to the models and deployments downstream, like an emitted one."""
+        node = self.nodes[nid]
+        node.signals.append(t)
+        del node.signals[:-SIGNALS_KEPT]
+        signal = {**run, "status": "QUALITY"}
+        self._link_downstream(rid, signal, nid, a[3], t)
+        if a[0] in DRIFT_TARGETS:
+            self._link_root_causes(rid, signal, nid, a[3], t)
+        self.dirty.add("n:" + nid)
+        self._sync_node(nid, t)
 
     def _check_io(self, run: Record, inputs: Mapping[str, Any], outputs: Mapping[str, Any], t: int) -> None:
         expected_in: set[str] = set()

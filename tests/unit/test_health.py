@@ -500,3 +500,18 @@ def test_design_time_events_never_count_as_runs() -> None:
     e.sweep()
     assert not e.open_runs and not by_kind(e, "INCOMPLETE_RUN")
     assert not any(metric == "running_runs" for _, metric in e.metrics())
+
+
+def test_failed_data_quality_assertions_are_quality_signals_linked_to_models() -> None:
+    """dbt tests arrive as `dataQualityAssertions` on the tested dataset: a failing one reaches the model."""
+    e = HealthEngine(HealthConfig(lateness_ms=0))
+    checks = '{"dataQualityAssertions": {"assertions": [{"assertion": "not_null", "success": %s}]}}'
+    e.add_run(run("r1", "p/ingest", "INGEST", "COMPLETE", 0, 10, [], [RAW]))
+    e.add_run(run("r2", "p/train", "TRAIN", "COMPLETE", 20, 30, [RAW], [art("MODEL", "ml", "m", "v1")]))
+    e.add_run(run("t1", "p/raw.test", "OTHER", "COMPLETE", 40, 50, [{**RAW, "facets": checks % "true"}]))
+    e.advance(60)
+    assert not e.out_links
+    e.add_run(run("t2", "p/raw.test", "OTHER", "COMPLETE", 70, 80, [{**RAW, "facets": checks % "false"}]))
+    e.advance(90)
+    links = [(x["signal_type"], x["source"], x["direction"], x["target"]) for x in e.out_links]
+    assert ("QUALITY", "dataset:wh/raw", "DOWNSTREAM", "model:ml/m") in links
