@@ -56,19 +56,19 @@ class Aliases:
         """The canonical id of a node id or of a column id (its node mapped, the field kept)."""
         if not self._canonical:
             return value
-        node, hash_, field = value.partition("#")
+        node, field = identity.node_of(value), identity.field_of(value)
         found = self._canonical.get(node)
         if found is None:
             return value
-        return f"{found}#{field}" if hash_ else found
+        return found if field is None else identity.column_id(found, field)
 
     def names(self, value: str) -> tuple[str, ...]:
         """Every id of `value`'s group (canonical first); column ids expand to the same column of each."""
         if not self._canonical:
             return (value,)
-        node, hash_, field = value.partition("#")
+        node, field = identity.node_of(value), identity.field_of(value)
         group = self._names.get(self._canonical.get(node, node), (node,))
-        return tuple(f"{n}#{field}" for n in group) if hash_ else group
+        return group if field is None else tuple(identity.column_id(n, field) for n in group)
 
     def expand(self, ids: Iterable[str]) -> list[str]:
         """Every id of the groups of `ids`, each once."""

@@ -764,7 +764,7 @@ def _ms(value: Any) -> int | None:
 
 def _retired(retired: Mapping[str, list[int]], node: str, valid_from: int, now: int) -> bool:
     """Whether a RETIRE of `node` (or of a column's node) at R with valid_from <= R <= now ended the edge."""
-    times = retired.get(node.split("#", 1)[0])
+    times = retired.get(identity.node_of(node))
     return bool(times) and any(valid_from <= t <= now for t in times or ())
 
 
