@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from ol_check import Http, check
 from ol_truth import expected
+from realproducers.airflow import AirflowRun
 from realproducers.dbt import DbtRun
 from realproducers.spark import SparkRun
 from stack_support import isolated_settings
@@ -145,3 +146,14 @@ def test_the_node_endpoint_names_every_name_a_producer_used(spark_run: SparkRun,
         node = _node(stack, node_id("DATASET", link["namespace"], link["name"]))
         names = {(node["namespace"], node["name"]), *((a["namespace"], a["name"]) for a in node["aliases"])}
         assert {(link["namespace"], link["name"]), *((a["namespace"], a["name"]) for a in link["aliases"])} <= names
+
+
+@pytest.mark.producers
+def test_airflow_provider_lineage_is_exact(airflow_session_run: AirflowRun, stack: LocalStack, errors: _Errors) -> None:
+    """`make test-producers`: Airflow's OpenLineage provider (tasks with inlets/outlets, a task that only
+    publishes, a task failing in a second DAG run, the DAG run as every task's parent)."""
+    _send(stack, airflow_session_run.events)
+    want = expected(airflow_session_run.events)
+    assert any(r["final_state"] == "FAIL" and r["error_message"] for r in want["runs"])
+    assert _converged(stack, want) == []
+    _no_errors_logged(stack, errors)

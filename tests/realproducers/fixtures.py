@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from .airflow import AirflowRun, run_airflow
 from .dbt import DbtRun, run_dbt
 from .spark import SparkRun, run_spark
 
@@ -28,3 +29,8 @@ def dbt_structured_run(tmp_path_factory: pytest.TempPathFactory) -> DbtRun:
 @pytest.fixture(scope="session")
 def spark_run(tmp_path_factory: pytest.TempPathFactory) -> SparkRun:
     return run_spark(tmp_path_factory.mktemp("spark").resolve(), CACHE)
+
+
+@pytest.fixture(scope="session")
+def airflow_session_run(tmp_path_factory: pytest.TempPathFactory) -> AirflowRun:
+    return run_airflow(tmp_path_factory.mktemp("airflow"), CACHE)
