@@ -227,18 +227,21 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
         run_id = result["run_id"]
         prior = run_store.get(run_id)
         state, changed = runs.merge(None if prior is None else runs.RunState.from_json(prior), result)
-        if changed or verdict is dedup.Verdict.REPLAY:
-            # The run's whole current state and all its edges, at a higher revision: readers keep the
-            # highest revision, so whatever order the run's events came in, the last word is complete.
-            # Outputs keep the input's Kafka timestamp, so the sink can measure end-to-end latency.
-            ts = int(msg.timestamp * 1000) if msg.timestamp else None
-            publisher.publish(cfg.runs_topic, msg.key, run_codec.encode(runs.run_record(state, now)), timestamp=ts)
-            derived = runs.edges(state, now)
-            for edge in derived:
-                publisher.publish(cfg.edges_topic, msg.key, edge_codec.encode(edge), timestamp=ts)
-            metrics.EDGES_OUT.inc(len(derived))
-            metrics.MESSAGES_OUT.labels("runs").inc()
-            metrics.MESSAGES_OUT.labels("edges").inc(len(derived))
+        # Every event that is not a proven duplicate re-derives the run's outputs.
+        # The run's whole current state and all its edges, at a higher revision: readers keep the
+        # highest revision, so whatever order the run's events came in, the last word is complete.
+        # Outputs keep the input's Kafka timestamp, so the sink can measure end-to-end latency.
+        # Also when the merge reports no change: a worker killed after the run-state changelog record
+        # reached Kafka but before the run's outputs did sees the event again as NEW with an unchanged
+        # state, and must publish (a re-sent revision is harmless: readers keep one row per revision).
+        ts = int(msg.timestamp * 1000) if msg.timestamp else None
+        publisher.publish(cfg.runs_topic, msg.key, run_codec.encode(runs.run_record(state, now)), timestamp=ts)
+        derived = runs.edges(state, now)
+        for edge in derived:
+            publisher.publish(cfg.edges_topic, msg.key, edge_codec.encode(edge), timestamp=ts)
+        metrics.EDGES_OUT.inc(len(derived))
+        metrics.MESSAGES_OUT.labels("runs").inc()
+        metrics.MESSAGES_OUT.labels("edges").inc(len(derived))
         if changed:
             run_changelog.set(msg.partition, run_id, {**state.to_json(), "u": now, "p": msg.partition})
         # Recorded after the output is queued: the publisher is flushed before every offset commit,

@@ -5,6 +5,7 @@ mismatch as a line of text, so a failing test lists them all."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -51,6 +52,16 @@ class Http:
             if exc.code == 404:
                 return None
             raise
+
+
+def converged(read: Read, want: Doc, timeout: float = 90) -> list[str]:
+    """`check`'s mismatches once the pipeline has caught up (none left), or the last ones at `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        bad = check(read, want)
+        if not bad or time.monotonic() > deadline:
+            return bad
+        time.sleep(1)
 
 
 def _id(d: Doc, field: str | None = None) -> str:

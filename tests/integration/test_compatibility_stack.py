@@ -5,7 +5,6 @@ topic of another, then each scenario's expected.json checked through the HTTP AP
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -13,12 +12,19 @@ from typing import Any
 import pytest
 from compat_support import NAMES, expected_state, scenario_events
 from confluent_kafka import Producer
-from ol_check import Http, check
+from ol_check import Http, converged
 from stack_support import isolated_settings
 
 from upriver.stack import LocalStack, free_port
 
 pytestmark = pytest.mark.integration
+
+
+def _read(stack: LocalStack) -> Http:
+    assert stack.api is not None
+    return Http(stack.api.url, TOKEN)
+
+
 TOKEN = "compat-token"
 
 
@@ -59,20 +65,9 @@ def kafka_stack(kafka_bootstrap: str, chdb_url: str, tmp_path_factory: pytest.Te
         yield s
 
 
-def _converged(stack: LocalStack, want: dict[str, Any], timeout: float = 90) -> list[str]:
-    assert stack.api is not None
-    read = Http(stack.api.url, TOKEN)
-    deadline = time.monotonic() + timeout
-    while True:
-        bad = check(read, want)
-        if not bad or time.monotonic() > deadline:
-            return bad
-        time.sleep(1)
-
-
 @pytest.mark.parametrize("path", ["http", "kafka"])
 @pytest.mark.parametrize("name", NAMES)
 def test_scenario_through_the_stack(name: str, path: str, request: pytest.FixtureRequest) -> None:
     stack: LocalStack = request.getfixturevalue(f"{path}_stack")
     want = expected_state(name)
-    assert _converged(stack, want) == []
+    assert converged(_read(stack), want) == []

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ol_check import Http, check
+from ol_check import Http, converged
 from ol_truth import expected
 from realproducers.airflow import AirflowRun
 from realproducers.dbt import DbtRun
@@ -24,6 +23,13 @@ from schemas.identity import node_id
 from upriver.stack import LocalStack, free_port
 
 pytestmark = pytest.mark.integration
+
+
+def _read(stack: LocalStack) -> Http:
+    assert stack.api is not None
+    return Http(stack.api.url, TOKEN)
+
+
 TOKEN = "real-producers-token"
 Event = dict[str, Any]
 
@@ -70,18 +76,6 @@ def _send(stack: LocalStack, events: list[Event]) -> None:
             assert resp.status == 201
 
 
-def _converged(stack: LocalStack, want: dict[str, Any], timeout: float = 90) -> list[str]:
-    """The checker's mismatches once the pipeline has caught up (none left), or the last ones at timeout."""
-    assert stack.api is not None
-    read = Http(stack.api.url, TOKEN)
-    deadline = time.monotonic() + timeout
-    while True:
-        bad = check(read, want)
-        if not bad or time.monotonic() > deadline:
-            return bad
-        time.sleep(1)
-
-
 def _no_errors_logged(stack: LocalStack, errors: _Errors) -> None:
     worker_log = (stack.log_dir / "worker.log").read_text(errors="replace")
     assert [line for line in worker_log.splitlines() if " ERROR " in line or line.startswith("ERROR")] == []
@@ -105,7 +99,7 @@ def _node(stack: LocalStack, nid: str) -> Any:
 def test_dbt_ol_lineage_is_exact(mode: str, request: pytest.FixtureRequest, stack: LocalStack, errors: _Errors) -> None:
     run: DbtRun = request.getfixturevalue("dbt_artifacts_run" if mode == "artifacts" else "dbt_structured_run")
     _send(stack, run.events)
-    assert _converged(stack, expected(run.events)) == []
+    assert converged(_read(stack), expected(run.events)) == []
     # a FAIL run never produces: the dataset its model writes names no failed run as its producer
     failed = {r for e in run.events if e.get("eventType") == "FAIL" for r in [e["run"]["runId"]]}
     assert failed, "the project's second run makes one model fail"
@@ -131,7 +125,7 @@ def test_spark_listener_lineage_is_exact(spark_run: SparkRun, stack: LocalStack,
     _send(stack, spark_run.events)
     want = expected(spark_run.events)
     assert want["symlinks"], "the job writes and reads a catalog table"
-    assert _converged(stack, want) == []
+    assert converged(_read(stack), want) == []
     # the table written by path in one run and by name in another is one node under both names
     for link in want["symlinks"]:
         by_path = _node(stack, node_id("DATASET", link["namespace"], link["name"]))
@@ -155,5 +149,5 @@ def test_airflow_provider_lineage_is_exact(airflow_session_run: AirflowRun, stac
     _send(stack, airflow_session_run.events)
     want = expected(airflow_session_run.events)
     assert any(r["final_state"] == "FAIL" and r["error_message"] for r in want["runs"])
-    assert _converged(stack, want) == []
+    assert converged(_read(stack), want) == []
     _no_errors_logged(stack, errors)

@@ -39,18 +39,17 @@ What Airflow 3.3.2 with provider 2.20.3 emits under `airflow dags test`:
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .common import HarnessError, check_call, locked, read_events, read_or_none, shown
 
 AIRFLOW_VERSION = "3.3.2"
 OPENLINEAGE_PROVIDER_VERSION = "2.20.3"
@@ -89,7 +88,7 @@ STEPS: tuple[tuple[str, tuple[str, ...], bool, bool], ...] = (
 )
 
 
-class AirflowHarnessError(RuntimeError):
+class AirflowHarnessError(HarnessError):
     """Installing Airflow or running the DAG did not go as the harness expects."""
 
 
@@ -117,13 +116,20 @@ def ensure_airflow(cache: Path) -> Path:
     python = f"python=={sys.version_info.major}.{sys.version_info.minor}"
     wanted = "\n".join([python, *REQUIREMENTS]) + "\n"
     venv.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(venv.parent / "airflow-venv.lock"):
-        if _read(stamp) == wanted and (bin_dir / "airflow").exists():
+    with locked(venv.parent / "airflow-venv.lock"):
+        if read_or_none(stamp) == wanted and (bin_dir / "airflow").exists():
             return bin_dir
         shutil.rmtree(venv, ignore_errors=True)
-        _check_call([sys.executable, "-m", "venv", str(venv)], "create the Airflow venv", timeout=300)
+        check_call(
+            [sys.executable, "-m", "venv", str(venv)], "create the Airflow venv", timeout=300, error=AirflowHarnessError
+        )
         pip = [str(bin_dir / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        _check_call([*pip, *REQUIREMENTS], "install Airflow and its OpenLineage provider", timeout=INSTALL_TIMEOUT_S)
+        check_call(
+            [*pip, *REQUIREMENTS],
+            "install Airflow and its OpenLineage provider",
+            timeout=INSTALL_TIMEOUT_S,
+            error=AirflowHarnessError,
+        )
         stamp.write_text(wanted)
     return bin_dir
 
@@ -171,24 +177,24 @@ def run_airflow(workdir: Path, cache: Path) -> AirflowRun:
         except subprocess.TimeoutExpired as exc:
             output = exc.output if isinstance(exc.output, str) else (exc.output or b"").decode(errors="replace")
             raise AirflowHarnessError(
-                f"{_shown(command)} did not finish in {INVOCATION_TIMEOUT_S} s; its output:\n{output}"
+                f"{shown(command)} did not finish in {INVOCATION_TIMEOUT_S} s; its output:\n{output}"
             ) from exc
-        log = f"$ {_shown(command)}\n{done.stdout}[exit {done.returncode} after {time.monotonic() - started:.1f} s]\n"
+        log = f"$ {shown(command)}\n{done.stdout}[exit {done.returncode} after {time.monotonic() - started:.1f} s]\n"
         logs.append(log)
         invocations.append((command, done.returncode))
         (workdir / "airflow.log").write_text("".join(logs))
         if must_succeed and done.returncode != 0:
-            raise AirflowHarnessError(f"{_shown(command)} exited {done.returncode}, expected 0; its output:\n{log}")
+            raise AirflowHarnessError(f"{shown(command)} exited {done.returncode}, expected 0; its output:\n{log}")
         if not must_succeed and done.returncode == 0:
-            raise AirflowHarnessError(f"{_shown(command)} exited 0, expected a failure; its output:\n{log}")
+            raise AirflowHarnessError(f"{shown(command)} exited 0, expected a failure; its output:\n{log}")
         if not emits:
             continue
-        emitted = _read_events(events_file)
+        emitted = read_events(events_file, AirflowHarnessError)
         # The DAG run's terminal event comes last, from the provider's process pool: without it, either the
         # provider did not run or the process ended before the pool had written everything.
         if not any(event["job"]["name"] == DAG_ID and event["eventType"] in {"COMPLETE", "FAIL"} for event in emitted):
             raise AirflowHarnessError(
-                f"{_shown(command)} emitted {len(emitted)} OpenLineage event(s) to {events_file}, none of them "
+                f"{shown(command)} emitted {len(emitted)} OpenLineage event(s) to {events_file}, none of them "
                 f"the end of DAG run {DAG_ID!r}:\n{log}"
             )
         events.extend(emitted)
@@ -217,58 +223,3 @@ def _environment(bin_dir: Path, workdir: Path, data_dir: Path) -> dict[str, str]
         }
     )
     return env
-
-
-def _read_events(path: Path) -> list[dict[str, Any]]:
-    """The file transport's output: one JSON event a line, in the order they were emitted."""
-    if not path.exists():
-        return []
-    events: list[dict[str, Any]] = []
-    # "\n" only: str.splitlines() would also cut at U+2028 and friends, which JSON strings may hold raw.
-    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), start=1):
-        if not line.strip():
-            continue
-        event = json.loads(line)
-        if not isinstance(event, dict):
-            raise AirflowHarnessError(f"{path}:{number} is not a JSON object")
-        events.append(event)
-    return events
-
-
-def _check_call(command: list[str], what: str, *, timeout: int) -> None:
-    try:
-        done = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise AirflowHarnessError(f"could not {what}: {_shown(command)} did not finish in {timeout} s") from exc
-    if done.returncode != 0:
-        raise AirflowHarnessError(f"could not {what}: {_shown(command)} exited {done.returncode}:\n{done.stdout}")
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        return None
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on `path`, so two test processes never build the same venv at once."""
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _shown(command: list[str]) -> str:
-    return " ".join(part if part and " " not in part else repr(part) for part in command)

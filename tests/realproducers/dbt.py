@@ -32,18 +32,17 @@ dbt-ol has two ways of producing events, and in 1.54.0 neither gives every facet
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from .common import HarnessError, check_call, locked, read_events, read_or_none, shown
 
 # dbt-core >= 1.11 needs dbt-core-experimental-parser, whose build downloads from outside the registries.
 DBT_CORE_VERSION = "1.10.23"
@@ -78,7 +77,7 @@ STEPS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
 )
 
 
-class DbtHarnessError(RuntimeError):
+class DbtHarnessError(HarnessError):
     """Installing dbt or running dbt-ol did not go as the harness expects."""
 
 
@@ -111,13 +110,15 @@ def ensure_dbt(cache: Path) -> Path:
     python = f"python=={sys.version_info.major}.{sys.version_info.minor}"
     wanted = "\n".join([python, *REQUIREMENTS]) + "\n"
     venv.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(venv.parent / "dbt-venv.lock"):
-        if _read(stamp) == wanted and (bin_dir / "dbt-ol").exists() and (bin_dir / "dbt").exists():
+    with locked(venv.parent / "dbt-venv.lock"):
+        if read_or_none(stamp) == wanted and (bin_dir / "dbt-ol").exists() and (bin_dir / "dbt").exists():
             return bin_dir
         shutil.rmtree(venv, ignore_errors=True)
-        _check_call([sys.executable, "-m", "venv", str(venv)], "create the dbt venv", timeout=300)
+        check_call([sys.executable, "-m", "venv", str(venv)], "create the dbt venv", timeout=300, error=DbtHarnessError)
         pip = [str(bin_dir / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-        _check_call([*pip, *REQUIREMENTS], "install dbt and openlineage-dbt", timeout=INSTALL_TIMEOUT_S)
+        check_call(
+            [*pip, *REQUIREMENTS], "install dbt and openlineage-dbt", timeout=INSTALL_TIMEOUT_S, error=DbtHarnessError
+        )
         stamp.write_text(wanted)
     return bin_dir
 
@@ -180,19 +181,19 @@ def run_dbt(workdir: Path, cache: Path, *, mode: Mode = "artifacts") -> DbtRun:
         except subprocess.TimeoutExpired as exc:
             output = exc.output if isinstance(exc.output, str) else (exc.output or b"").decode(errors="replace")
             raise DbtHarnessError(
-                f"{_shown(command)} did not finish in {INVOCATION_TIMEOUT_S} s; its output:\n{output}"
+                f"{shown(command)} did not finish in {INVOCATION_TIMEOUT_S} s; its output:\n{output}"
             ) from exc
-        log = f"$ {_shown(command)}\n{done.stdout}[exit {done.returncode} after {time.monotonic() - started:.1f} s]\n"
+        log = f"$ {shown(command)}\n{done.stdout}[exit {done.returncode} after {time.monotonic() - started:.1f} s]\n"
         logs.append(log)
         invocations.append((command, done.returncode))
         (workdir / "dbt-ol.log").write_text("".join(logs))
         if must_succeed and done.returncode != 0:
-            raise DbtHarnessError(f"{_shown(command)} exited {done.returncode}, expected 0; its output:\n{log}")
+            raise DbtHarnessError(f"{shown(command)} exited {done.returncode}, expected 0; its output:\n{log}")
         if not must_succeed and done.returncode == 0:
-            raise DbtHarnessError(f"{_shown(command)} exited 0, expected a failure; its output:\n{log}")
-        emitted = _read_events(events_file)
+            raise DbtHarnessError(f"{shown(command)} exited 0, expected a failure; its output:\n{log}")
+        emitted = read_events(events_file, DbtHarnessError)
         if not emitted:
-            raise DbtHarnessError(f"{_shown(command)} emitted no OpenLineage event to {events_file}:\n{log}")
+            raise DbtHarnessError(f"{shown(command)} emitted no OpenLineage event to {events_file}:\n{log}")
         events.extend(emitted)
     return DbtRun(events=events, duckdb_path=duckdb_path, logs="".join(logs), invocations=invocations, mode=mode)
 
@@ -215,56 +216,3 @@ def _environment(bin_dir: Path, duckdb_path: Path) -> dict[str, str]:
         }
     )
     return env
-
-
-def _read_events(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    events: list[dict[str, Any]] = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        event = json.loads(line)
-        if not isinstance(event, dict):
-            raise DbtHarnessError(f"{path}:{number} is not a JSON object")
-        events.append(event)
-    return events
-
-
-def _check_call(command: list[str], what: str, *, timeout: int) -> None:
-    try:
-        done = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise DbtHarnessError(f"could not {what}: {_shown(command)} did not finish in {timeout} s") from exc
-    if done.returncode != 0:
-        raise DbtHarnessError(f"could not {what}: {_shown(command)} exited {done.returncode}:\n{done.stdout}")
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text()
-    except FileNotFoundError:
-        return None
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on `path`, so two test processes never build the same venv at once."""
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _shown(command: list[str]) -> str:
-    return " ".join(part if part and " " not in part else repr(part) for part in command)
