@@ -236,6 +236,15 @@ def _design_time(facets: str | None) -> bool:
     return isinstance(found, dict) and found.get("designTime") is True
 
 
+def _job_key(stored: str) -> str:
+    """A job key as stored by this version (a job id); state written before schemas/identity.py keyed
+    jobs as `namespace/name`, read here as namespace up to the first '/'."""
+    if stored.startswith("job:") and identity.is_id(stored):
+        return stored
+    namespace, _, name = stored.partition("/")
+    return identity.job_id(namespace, name)
+
+
 def _job_path(job: str) -> str:
     """`namespace/name` of a job id: what `[[job]]` rules glob over (docs/health.md)."""
     ref = identity.parse(job)
@@ -917,20 +926,26 @@ class HealthEngine:
                 continue
             kind, _, rest = key.partition(":")
             if kind == "n":
-                self.nodes[rest] = Node.from_json(value)
+                node = Node.from_json(value)
+                node.writers = {_job_key(j): w for j, w in node.writers.items()}
+                self.nodes[rest] = node
             elif kind == "r":
-                self.pending[rest] = value
+                self.pending[rest] = {**value, "job": _job_key(value["job"])}
             elif kind == "a":
                 self.alerts[rest] = value
             elif kind == "d":
                 self.done[rest] = list(value)
             elif kind == "s":
-                self.streaming.add(rest)
+                self.streaming.add(_job_key(rest))
+                if _job_key(rest) != rest:
+                    self.dirty.update((key, "s:" + _job_key(rest)))  # the old key is deleted, the new one written
             elif kind == "j":
+                if _job_key(rest) != rest:
+                    self.dirty.update((key, "j:" + _job_key(rest)))
                 if value["runs"]:
-                    self.open_runs[rest] = {k: int(v) for k, v in value["runs"].items()}
+                    self.open_runs[_job_key(rest)] = {k: int(v) for k, v in value["runs"].items()}
                 if value["io"]:
-                    self.missing_io[rest] = value["io"]
+                    self.missing_io[_job_key(rest)] = value["io"]
             elif key == "meta":
                 self.settled = value["settled"]
                 self.watermark = value["watermark"]

@@ -515,3 +515,23 @@ def test_failed_data_quality_assertions_are_quality_signals_linked_to_models() -
     e.advance(90)
     links = [(x["signal_type"], x["source"], x["direction"], x["target"]) for x in e.out_links]
     assert ("QUALITY", "dataset:wh/raw", "DOWNSTREAM", "model:ml/m") in links
+
+
+def test_state_stored_before_job_ids_loads_under_job_ids() -> None:
+    """A changelog written when jobs were keyed `namespace/name` comes back keyed by job id; the old keys
+    are deleted on the next flush, so a recovered worker keeps its open runs and streaming jobs."""
+    old = HealthEngine(HealthConfig(lateness_ms=0, run_timeout_ms=H))
+    old.add_run(run("r1", "p/slow", "OTHER", "START", 0, None, rev=1))
+    old.advance(10)
+    items = [(k, old.export(k)) for k in old.take_dirty()]
+    legacy = [(k.replace("j:job:p/slow", "j:p/slow"), v) for k, v in items]
+    legacy = [(k, {**v, "job": "p/slow"} if k.startswith("r:") else v) for k, v in legacy] + [("s:flink/x", True)]
+    e = HealthEngine(HealthConfig(lateness_ms=0, run_timeout_ms=H))
+    e.load(legacy)
+    assert set(e.open_runs) == {"job:p/slow"} and e.streaming == {"job:flink/x"}
+    dirty = e.take_dirty()
+    assert {"j:p/slow", "s:flink/x", "j:job:p/slow", "s:job:flink/x"} <= dirty
+    assert e.export("j:p/slow") is None and e.export("s:flink/x") is None
+    e.advance(2 * H)
+    e.sweep()
+    assert by_kind(e, "INCOMPLETE_RUN") == [("job:p/slow", "OPEN", H, None)]
