@@ -137,6 +137,8 @@ def _route(reader: LineageReader, path: str, params: dict[str, list[str]]) -> di
     if path == "/api/v1/node":
         node = _node(reader, params)
         return {**reader.node(node), "versions": reader.versions(node)}
+    if path == "/api/v1/column-lineage" and "nodeId" in params:
+        return marquez_column_lineage(reader, params)
     if path == "/api/v1/column-lineage":
         node = _node(reader, params)
         return {"node": node, "edges": reader.column_lineage(node, as_of=_as_of(params))}
@@ -407,6 +409,69 @@ def marquez_lineage(reader: LineageReader, params: dict[str, list[str]]) -> dict
     return {"graph": list(graph.values())}
 
 
+def marquez_column_lineage(reader: LineageReader, params: dict[str, list[str]]) -> dict[str, Any]:
+    """`GET /api/v1/column-lineage?nodeId=datasetField:ns:name:field|dataset:ns:name&depth=N&withDownstream=`
+    shaped like Marquez's answer: DATASET_FIELD vertices with their inputFields (type, subtypes as the
+    description), edges as Marquez writes them (origin: the vertex itself). The walk goes upstream from the
+    field (or every field of the dataset) for `depth` hops, and downstream too with withDownstream=true."""
+    depth = _int(params, "depth", 20, 1, MAX_DEPTH)
+    both = params.get("withDownstream", ["false"])[0].lower() == "true"
+    try:
+        asked = identity.parse_marquez(params["nodeId"][0])
+    except identity.IdentityError as exc:
+        raise ApiError(400, str(exc)) from None
+    node = reader.resolve(f"dataset:{asked.namespace}:{asked.name}")
+    by_dataset: dict[str, list[dict[str, Any]]] = {}
+
+    def edges_of(column: str) -> list[dict[str, Any]]:
+        table = identity.node_of(column)
+        if table not in by_dataset:  # field edges only: Marquez has no dataset-level (`#`) entries
+            by_dataset[table] = [e for e in reader.column_lineage(table) if identity.field_of(e["dst"])]
+        return by_dataset[table]
+
+    if asked.field is not None:
+        start = [identity.column_id(node, asked.field)]
+    else:
+        ends = {e[k] for e in edges_of(identity.column_id(node, "")) for k in ("src", "dst")}
+        start = sorted(c for c in ends if identity.node_of(c) == node)
+    seen, found = set(start), set()
+    for here, there in (("dst", "src"), ("src", "dst")) if both else (("dst", "src"),):
+        frontier = list(start)
+        for _ in range(depth):
+            step = []
+            for col in frontier:
+                for e in edges_of(col):
+                    if e[here] == col:
+                        found.add((e["src"], e["dst"], e["type"], e["subtype"]))
+                        if e[there] not in seen:
+                            seen.add(e[there])
+                            step.append(e[there])
+            frontier = step
+    return {"graph": [_field_vertex(col, found) for col in sorted(seen)]}
+
+
+def _field_vertex(col: str, edges: set[tuple[str, str, str, str | None]]) -> dict[str, Any]:
+    ref = identity.parse(col)
+    vid = identity.marquez_id(ref)
+    ins, outs = sorted(e for e in edges if e[1] == col), sorted(e for e in edges if e[0] == col)
+    inputs = []
+    for src, _, ttype, subtype in ins:
+        s = identity.parse(src)
+        inputs.append({"namespace": s.namespace, "dataset": s.name, "field": s.field,
+                       "transformationDescription": subtype, "transformationType": ttype})  # fmt: skip
+    first = inputs[0] if inputs else {}
+    data = {"namespace": ref.namespace, "dataset": ref.name, "datasetVersion": None, "field": ref.field,
+            "fieldType": None, "transformationDescription": first.get("transformationDescription"),
+            "transformationType": first.get("transformationType"), "inputFields": inputs}  # fmt: skip
+    return {
+        "id": vid,
+        "type": "DATASET_FIELD",
+        "data": data,
+        "inEdges": [{"origin": vid, "destination": identity.marquez_id(identity.parse(e[0]))} for e in ins],
+        "outEdges": [{"origin": vid, "destination": identity.marquez_id(identity.parse(e[1]))} for e in outs],
+    }
+
+
 def openapi() -> dict[str, Any]:
     """The OpenAPI 3 document of this server (docs/openlineage.md lists the same)."""
     node = {"name": "node", "in": "query", "required": True, "schema": {"type": "string"},
@@ -484,7 +549,13 @@ def openapi() -> dict[str, Any]:
             "/api/v1/provenance": get("The run that produced a version, and what it read", node, as_of),
             "/api/v1/node": get("A node's (or a job's) attributes, other names, facets and versions", node),
             "/api/v1/column-lineage": get(
-                "Column edges into and out of a dataset's columns, with type and subtype", node, as_of
+                "Column edges of a dataset's columns with type and subtype (node=); with nodeId= (datasetField:"
+                "ns:name:field or dataset:ns:name) Marquez's column-lineage graph",
+                {**node, "required": False},
+                as_of,
+                {"name": "nodeId", "in": "query", "schema": {"type": "string"}},
+                depth,
+                {"name": "withDownstream", "in": "query", "schema": {"type": "boolean"}},
             ),
             "/api/v1/run": get(
                 "One run: job, status, error, inputs, outputs and facets",

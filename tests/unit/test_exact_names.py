@@ -146,3 +146,22 @@ def test_accepted_facets_are_returned_with_the_node(api: InProcess) -> None:
     assert stg["facets"]["documentation"] == {"description": "staged rows"}
     assert stg["facets"]["dataQualityAssertions"]["assertions"][0]["success"] is False
     assert "columnLineage" in stg["facets"] and "upriverAliases" not in stg["facets"]
+
+
+def test_marquez_column_lineage_walks_fields_both_ways(api: InProcess) -> None:
+    stg = "datasetField:duckdb:///tmp/shop.duckdb:shop.main.stg:id"
+    raw = "datasetField:duckdb:///tmp/shop.duckdb:shop.main.raw:id"
+    graph = {v["id"]: v for v in get(api, "/api/v1/column-lineage", nodeId=stg)["graph"]}
+    assert set(graph) == {stg, raw}
+    assert graph[stg]["type"] == "DATASET_FIELD"
+    assert graph[stg]["data"]["inputFields"] == [
+        {"namespace": "duckdb:///tmp/shop.duckdb", "dataset": "shop.main.raw", "field": "id",
+         "transformationDescription": "IDENTITY", "transformationType": "DIRECT"}
+    ]  # fmt: skip
+    assert graph[stg]["inEdges"] == [{"origin": stg, "destination": raw}]  # Marquez's edge shape
+    only_up = get(api, "/api/v1/column-lineage", nodeId=raw)["graph"]
+    assert [v["id"] for v in only_up] == [raw]
+    both = get(api, "/api/v1/column-lineage", nodeId=raw, withDownstream="true")["graph"]
+    assert {v["id"] for v in both} == {stg, raw}
+    whole = get(api, "/api/v1/column-lineage", nodeId="dataset:duckdb:///tmp/shop.duckdb:shop.main.stg")["graph"]
+    assert {v["id"] for v in whole} == {stg, raw}
