@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 KIND = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _ESCAPE_NS = str.maketrans({"%": "%25", "#": "%23"})
@@ -47,6 +48,7 @@ class NodeRef:
         return NodeRef(self.kind, self.namespace, self.name) if self.field is not None else self
 
 
+@lru_cache(maxsize=4096)
 def _kind(kind: str) -> str:
     if not KIND.fullmatch(kind):
         raise IdentityError(f"a node kind is a letter then letters, digits or '_', got {kind!r}")
@@ -55,7 +57,10 @@ def _kind(kind: str) -> str:
 
 def node_id(kind: str, namespace: str, name: str, field: str | None = None) -> str:
     """The id of a node, or of its column `field` (any string, even empty: the dataset as a whole)."""
-    base = f"{_kind(kind)}:{namespace.translate(_ESCAPE_NS)}/{name.translate(_ESCAPE_NAME)}"
+    # hot (every artifact of every event): escape only strings that hold a character to escape
+    ns = namespace.translate(_ESCAPE_NS) if "%" in namespace or "#" in namespace else namespace
+    nm = name.translate(_ESCAPE_NAME) if "%" in name or "#" in name or "/" in name else name
+    base = f"{_kind(kind)}:{ns}/{nm}"
     return base if field is None else f"{base}#{field}"
 
 

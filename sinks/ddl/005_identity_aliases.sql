@@ -88,7 +88,7 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.nodes_from_runs TO {db}.nodes AS
 WITH
     toDateTime64(0, 3, 'UTC') AS never,
     coalesce(ended_at, started_at) AS seen_at,
-    status = 'COMPLETE' OR (status IN ('START', 'RUNNING')
+    status = 'COMPLETE' OR (status IN ('START', 'RUNNING') AND positionCaseInsensitive(facets, 'STREAMING') > 0
         AND 'STREAMING' IN (upper(JSONExtractString(facets, 'jobType', 'processingType')),
                             upper(JSONExtractString(facets, 'jobFacets', 'jobType', 'processingType')))) AS produced,
     arrayConcat(output_ids, input_ids) AS ids,
@@ -126,7 +126,7 @@ INSERT INTO {db}.nodes
 WITH
     toDateTime64(0, 3, 'UTC') AS never,
     coalesce(ended_at, started_at) AS seen_at,
-    status = 'COMPLETE' OR (status IN ('START', 'RUNNING')
+    status = 'COMPLETE' OR (status IN ('START', 'RUNNING') AND positionCaseInsensitive(facets, 'STREAMING') > 0
         AND 'STREAMING' IN (upper(JSONExtractString(facets, 'jobType', 'processingType')),
                             upper(JSONExtractString(facets, 'jobFacets', 'jobType', 'processingType')))) AS produced,
     arrayConcat(output_ids, input_ids) AS ids,
