@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from confluent_kafka import KafkaError, KafkaException
 from faust.sensors import Sensor
 from prometheus_client import start_http_server
 
@@ -179,20 +180,26 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
     retention_ms = cfg.dedup_retention_s * 1000
 
     def reject(msg: Any, rejection: validation.Rejection) -> None:
+        payload = msg.value or b""
+        reason = rejection.reason
+        if len(payload) > MAX_LETTER_PAYLOAD:  # the dead letter itself must fit the producer's message limit
+            reason += f" (payload truncated from {len(payload):,} bytes to {MAX_LETTER_PAYLOAD:,})"
+            payload = payload[:MAX_LETTER_PAYLOAD]
+        reason = reason[:MAX_LETTER_REASON]
         letter = DeadLetter(
             error_kind=rejection.error_kind,
-            reason=rejection.reason,
+            reason=reason,
             stage=STAGE,
             source_topic=msg.topic,
             source_partition=msg.partition,
             source_offset=msg.offset,
             key=msg.key,
-            payload=msg.value or b"",
+            payload=payload,
             failed_at=now_ms(),
         )
         headers: list[tuple[str, str | bytes | None]] = [
             ("upriver.error_kind", rejection.error_kind.encode()),
-            ("upriver.reason", rejection.reason.encode()[:4096]),
+            ("upriver.reason", reason.encode()[:4096]),
             ("upriver.source", f"{msg.topic}/{msg.partition}/{msg.offset}".encode()),
         ]
         publisher.publish(cfg.dlq_topic, msg.key, letter_codec.encode(letter.to_record()), headers)
@@ -213,7 +220,7 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
     positions = dedup.Positions()
 
     def handle(msg: Any, now: int) -> None:
-        result = validation.accept(event_codec, msg.value)
+        result = validation.accept(event_codec, msg.value, now)
         if isinstance(result, validation.Rejection):
             reject(msg, result)
             return
@@ -261,7 +268,13 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
                     if positions.handled(msg.partition, msg.offset):
                         metrics.REDELIVERED.inc()
                         continue
-                    handle(msg, now)
+                    try:
+                        handle(msg, now)
+                    except Exception as exc:  # one poison message never stops the agent or its batch
+                        if not poison(exc):
+                            raise
+                        log.exception("processing %s/%d/%d failed", msg.topic, msg.partition, msg.offset)
+                        reject(msg, validation.Rejection(validation.PROCESSING, f"{type(exc).__name__}: {exc}"))
                     positions.mark(msg.partition, msg.offset)
                     metrics.EVENTS_IN.inc()
 
@@ -287,6 +300,20 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
     return app
 
 
+MAX_LETTER_PAYLOAD = 512 * 1024  # a dead letter carries at most this much of its message (Kafka's limit: 1 MB)
+MAX_LETTER_REASON = 16 * 1024
+
+
+def poison(exc: BaseException) -> bool:
+    """Whether a failure handling one message is that message's fault (dead-letter it and go on) rather than
+    the infrastructure's (let it stop the worker, which replays from its last commit): everything but a
+    Kafka error, except a Kafka error that says an output of the message is too large."""
+    if isinstance(exc, KafkaException):
+        error = exc.args[0] if exc.args else None
+        return isinstance(error, KafkaError) and error.code() == KafkaError.MSG_SIZE_TOO_LARGE
+    return isinstance(exc, Exception)
+
+
 def _wire_openlineage(
     app: faust.App,
     cfg: ProcessorConfig,
@@ -306,17 +333,26 @@ def _wire_openlineage(
                 msg = event.message
                 try:
                     record = openlineage.to_record(openlineage.decode(msg.value or b""))
-                    found = validation.problems(record)
+                    found = validation.problems(record, now_ms())
                     if found:
                         raise openlineage.OpenLineageError("; ".join(found))
+                    ts = int(msg.timestamp * 1000) if msg.timestamp else None
+                    value = event_codec.encode(record)
+                    publisher.publish(cfg.events_topic, partition_key(record["run_id"]), value, timestamp=ts)
                 except openlineage.OpenLineageError as exc:
                     kind = validation.UNDECODABLE if str(exc).startswith("not JSON") else validation.INVALID
                     reject(msg, validation.Rejection(kind, f"OpenLineage: {exc}"))
                     metrics.OPENLINEAGE_IN.labels("rejected").inc()
                     continue
-                ts = int(msg.timestamp * 1000) if msg.timestamp else None
-                value = event_codec.encode(record)
-                publisher.publish(cfg.events_topic, partition_key(record["run_id"]), value, timestamp=ts)
+                except Exception as exc:  # one poison message never stops the agent or its batch
+                    if not poison(exc):
+                        raise
+                    log.exception("OpenLineage message %s/%d/%d failed", msg.topic, msg.partition, msg.offset)
+                    reject(
+                        msg, validation.Rejection(validation.PROCESSING, f"OpenLineage: {type(exc).__name__}: {exc}")
+                    )
+                    metrics.OPENLINEAGE_IN.labels("rejected").inc()
+                    continue
                 metrics.OPENLINEAGE_IN.labels("accepted").inc()
 
 

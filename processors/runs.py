@@ -82,7 +82,7 @@ class RunState:
             return None
         try:
             message = json.loads(self.facets)["errorMessage"]["message"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             return None
         return str(message) if message is not None else None
 
@@ -251,7 +251,7 @@ def facet(facets: str | None, name: str) -> Any:
         return None
     try:
         return json.loads(facets).get(name)
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # odd or absurdly deep facets read as absent
         return None
 
 

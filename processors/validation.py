@@ -16,10 +16,17 @@ Record = dict[str, Any]
 
 UNDECODABLE = "UNDECODABLE"
 INVALID = "INVALID"
+PROCESSING = "PROCESSING"  # decoded and valid, but handling it failed (the reason names the error)
 
 KIND_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # 2000-01-01T00:00:00Z in epoch ms: anything earlier is a unit mistake (seconds sent as ms).
 MIN_EVENT_TIME_MS = 946_684_800_000
+# 2100-01-01T00:00:00Z: later is a unit mistake (microseconds sent as ms) or garbage; ClickHouse's
+# DateTime64 could not hold 2^62 at all (the sink skipped such rows, neither stored nor dead-lettered).
+MAX_EVENT_TIME_MS = 4_102_444_800_000
+# With the receiver's clock: more than a day ahead is refused (its edges would only be valid from then on,
+# so queries for "now" would never show them).
+MAX_AHEAD_MS = 86_400_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,15 +43,21 @@ def _name_problems(where: str, value: str) -> list[str]:
     return []
 
 
-def problems(record: Record) -> list[str]:
-    """Every rule the decoded event breaks (empty list: valid). Naming rules: docs/event-model.md."""
+def problems(record: Record, now_ms: int | None = None) -> list[str]:
+    """Every rule the decoded event breaks (empty list: valid). Naming rules: docs/event-model.md. With
+    `now_ms` (the receiver's clock), an event time more than a day ahead of it is refused too."""
     found: list[str] = []
     try:
         uuid.UUID(record["event_id"])
     except ValueError:
         found.append(f"event_id {record['event_id']!r} is not a UUID")
-    if record["event_time"] < MIN_EVENT_TIME_MS:
-        found.append(f"event_time {record['event_time']} is before 2000-01-01 (expected epoch milliseconds)")
+    t = record["event_time"]
+    if t < MIN_EVENT_TIME_MS:
+        found.append(f"event_time {t} is before 2000-01-01 (expected epoch milliseconds)")
+    elif t >= MAX_EVENT_TIME_MS:
+        found.append(f"event_time {t} is after 2100-01-01 (expected epoch milliseconds)")
+    elif now_ms is not None and t > now_ms + MAX_AHEAD_MS:
+        found.append(f"event_time {t} is more than a day ahead of the receiver's clock ({now_ms})")
     found += _name_problems("producer", record["producer"])
     found += _name_problems("job_namespace", record["job_namespace"])
     found += _name_problems("job_name", record["job_name"])
@@ -59,15 +72,15 @@ def problems(record: Record) -> list[str]:
     return found
 
 
-def accept(codec: Codec, payload: bytes | None) -> Record | Rejection:
-    """The decoded event, or why it cannot be taken."""
+def accept(codec: Codec, payload: bytes | None, now_ms: int | None = None) -> Record | Rejection:
+    """The decoded event, or why it cannot be taken (`now_ms`: see `problems`)."""
     if not payload:
         return Rejection(UNDECODABLE, "empty message value")
     try:
         record = codec.decode(payload)
     except CodecError as exc:
         return Rejection(UNDECODABLE, str(exc))
-    found = problems(record)
+    found = problems(record, now_ms)
     if found:
         return Rejection(INVALID, "; ".join(found))
     return record

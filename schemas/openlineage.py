@@ -19,6 +19,7 @@ from schemas import identity
 Record = dict[str, Any]
 
 MAX_EVENT_BYTES = 4 * 1024 * 1024  # larger events are rejected (multi-MB SQL facets are seen in the wild)
+MAX_DEPTH = 64  # objects/arrays nested deeper are rejected (real producers stay under ~15: Spark's plans)
 EVENT_TYPES = frozenset({"START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER"})
 # jobType.jobType (dbt, Spark, Airflow ... vocabulary) -> Upriver job kind; the rest is OTHER
 JOB_TYPES = {
@@ -49,9 +50,31 @@ def decode(payload: bytes) -> Any:
             f"event is {len(payload):,} bytes; the limit is {MAX_EVENT_BYTES:,} (docs/openlineage.md)"
         )
     try:
-        return json.loads(payload)
+        doc = json.loads(payload)
+    except RecursionError:
+        raise OpenLineageError(f"JSON nested deeper than {MAX_DEPTH} levels (docs/openlineage.md)") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise OpenLineageError(f"not JSON: {exc}") from None
+    if _deeper_than(doc, MAX_DEPTH):
+        raise OpenLineageError(f"JSON nested deeper than {MAX_DEPTH} levels (docs/openlineage.md)")
+    return doc
+
+
+def _deeper_than(doc: Any, limit: int) -> bool:
+    """Whether objects/arrays nest more than `limit` deep (iterative: deep input must not recurse here)."""
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def _text(doc: Mapping[str, Any], key: str, where: str) -> str:
@@ -161,7 +184,12 @@ def _artifact(ns: str, name: str, facets: Record, alias: Mapping[tuple[str, str]
 
 
 def _aliased(field: Any, alias: Mapping[tuple[str, str], tuple[str, str]]) -> Any:
-    if isinstance(field, dict) and (field.get("namespace"), field.get("name")) in alias:
+    if (
+        isinstance(field, dict)
+        and isinstance(field.get("namespace"), str)
+        and isinstance(field.get("name"), str)
+        and (field["namespace"], field["name"]) in alias
+    ):
         ns, name = alias[(field["namespace"], field["name"])]
         return {**field, "namespace": ns, "name": name}
     return field
@@ -196,7 +224,7 @@ def to_record(doc: Any) -> Record:
         run_id = _text(run, "runId", "run.")
         run_facets = _facets(run, "facets")
         raw_type = doc.get("eventType") or "OTHER"
-        etype = raw_type if raw_type in EVENT_TYPES else "OTHER"
+        etype = raw_type if isinstance(raw_type, str) and raw_type in EVENT_TYPES else "OTHER"
     inputs = _datasets(doc, "inputs", "inputFacets")
     outputs = _datasets(doc, "outputs", "outputFacets")
     alias = {(ns, name): _canonical({"namespace": ns, "name": name}, f) for ns, name, f in (*inputs, *outputs)}

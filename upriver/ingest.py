@@ -83,7 +83,7 @@ class OpenLineageIngest:
     def prepare(self, doc: Any) -> tuple[bytes, bytes]:
         """(key, Avro value) for one parsed event; OpenLineageError says why it is refused."""
         record = to_record(doc)
-        found = problems(record)
+        found = problems(record, int(time.time() * 1000))
         if found:
             raise OpenLineageError("; ".join(found))
         try:

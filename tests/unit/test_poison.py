@@ -1,0 +1,70 @@
+"""Inputs that crashed an agent or vanished (issue 13, items 2 and 3): each is refused with a reason, or
+read safely, and a failure handling one message is told apart from the infrastructure's."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+
+from processors import runs
+from processors.app import poison
+from processors.validation import problems
+from schemas.openlineage import MAX_DEPTH, OpenLineageError, decode, to_record
+
+NOW = 1_790_000_000_000
+
+
+def native(**changes: Any) -> dict[str, Any]:
+    record = {"event_id": str(uuid.uuid4()), "event_time": NOW, "producer": "p", "job_namespace": "ns",
+              "job_name": "j", "run_id": "r", "inputs": [], "outputs": []}  # fmt: skip
+    return {**record, **changes}
+
+
+@pytest.mark.parametrize("t", [2**62, 32_503_680_000_000])  # 2^62 ms; the year 3000
+def test_absurd_event_times_are_refused(t: int) -> None:
+    assert any("after 2100-01-01" in p for p in problems(native(event_time=t)))
+
+
+def test_event_times_far_ahead_of_the_receiver_are_refused() -> None:
+    assert any("ahead of the receiver's clock" in p for p in problems(native(event_time=NOW + 2 * 86_400_000), NOW))
+    assert problems(native(event_time=NOW + 3_600_000), NOW) == []  # an hour of clock skew is fine
+
+
+def _ol(**changes: Any) -> dict[str, Any]:
+    doc = {"eventType": "COMPLETE", "eventTime": "2026-06-01T00:00:00Z", "producer": "p",
+           "run": {"runId": str(uuid.uuid4())}, "job": {"namespace": "ns", "name": "j"}}  # fmt: skip
+    return {**doc, **changes}
+
+
+def test_json_nested_too_deep_is_refused_with_the_limit() -> None:
+    for depth in (MAX_DEPTH + 1, 100_000):
+        deep = "[" * depth + "]" * depth
+        payload = json.dumps(_ol()).replace('"producer": "p"', f'"producer": "p", "x": {deep}').encode()
+        with pytest.raises(OpenLineageError, match=f"nested deeper than {MAX_DEPTH}"):
+            decode(payload)
+    assert decode(json.dumps(_ol(x=[[[1]]])).encode())["x"] == [[[1]]]
+
+
+def test_odd_types_where_strings_belong_do_not_crash_the_mapping() -> None:
+    assert to_record(_ol(eventType={"a": 1}))["event_type"] == "OTHER"
+    column = {"columnLineage": {"fields": {"c": {"inputFields": [{"namespace": {"x": 1}, "name": "t", "field": "f"}]}}}}
+    rec = to_record(_ol(inputs=[{"namespace": "ns", "name": "t"}], outputs=[{"namespace": "ns", "name": "o",
+                                                                          "facets": column}]))  # fmt: skip
+    assert rec["outputs"][0]["name"] == "o"
+    assert [e for e in runs.edges(runs.merge(None, rec)[0], 0) if e["edge_type"].startswith("COLUMN")] == []
+
+
+def test_absurdly_deep_facets_read_as_absent() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    assert runs.facet('{"columnLineage": ' + deep + "}", "columnLineage") is None
+
+
+def test_a_message_is_blamed_only_for_its_own_failures() -> None:
+    assert poison(RecursionError("deep"))
+    assert poison(TypeError("unhashable type: 'dict'"))
+    assert poison(KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)))
+    assert not poison(KafkaException(KafkaError(KafkaError._TRANSPORT)))
