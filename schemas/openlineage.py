@@ -44,11 +44,10 @@ class OpenLineageError(ValueError):
     """The event cannot be taken; the message says why (it goes into the HTTP 400 / the dead letter)."""
 
 
-def decode(payload: bytes) -> Any:
-    if len(payload) > MAX_EVENT_BYTES:
-        raise OpenLineageError(
-            f"event is {len(payload):,} bytes; the limit is {MAX_EVENT_BYTES:,} (docs/openlineage.md)"
-        )
+def decode(payload: bytes, max_bytes: int = MAX_EVENT_BYTES) -> Any:
+    """Parsed JSON of at most `max_bytes`, nested at most MAX_DEPTH deep; OpenLineageError says why not."""
+    if len(payload) > max_bytes:
+        raise OpenLineageError(f"event is {len(payload):,} bytes; the limit is {max_bytes:,} (docs/openlineage.md)")
     try:
         doc = json.loads(payload)
     except RecursionError:

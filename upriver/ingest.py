@@ -138,9 +138,9 @@ class OpenLineageIngest:
     def batch(self, body: bytes) -> BatchResult:
         """`POST /api/v1/lineage/batch`: a JSON array of events (or {"events": [...]}); per-event results."""
         try:
-            doc = json.loads(body)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise IngestError(400, f"not JSON: {exc}") from None
+            doc = decode(body, MAX_BODY_BYTES)  # the depth limit too: deep JSON must not reach json.dumps
+        except OpenLineageError as exc:
+            raise IngestError(400, str(exc)) from None
         events = doc.get("events") if isinstance(doc, dict) else doc
         if not isinstance(events, list):
             raise IngestError(400, "a batch is a JSON array of OpenLineage events (or an object with 'events')")

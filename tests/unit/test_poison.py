@@ -68,3 +68,17 @@ def test_a_message_is_blamed_only_for_its_own_failures() -> None:
     assert poison(TypeError("unhashable type: 'dict'"))
     assert poison(KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)))
     assert not poison(KafkaException(KafkaError(KafkaError._TRANSPORT)))
+
+
+def test_http_batches_nested_too_deep_are_refused_not_crashed() -> None:
+    from schemas.codec import make_codec
+    from upriver.ingest import IngestError, OpenLineageIngest
+
+    ingest = OpenLineageIngest({"bootstrap.servers": "127.0.0.1:9"}, "unused", make_codec("lineage_event"))
+    deep = "[" * 100_000 + "]" * 100_000
+    with pytest.raises(IngestError, match=f"nested deeper than {MAX_DEPTH}") as err:
+        ingest.batch(f"[{deep}]".encode())
+    assert err.value.status == 400
+    with pytest.raises(IngestError) as one:
+        ingest.one(deep.encode())
+    assert one.value.status == 400
