@@ -64,9 +64,6 @@ SELECT * REPLACE (upriver_id_v2(src) AS src, upriver_id_v2(dst) AS dst, upriver_
 FROM {db}.edges;
 EXCHANGE TABLES {db}.edges AND {db}.edges_v2;
 DROP TABLE IF EXISTS {db}.edges_v2;
-TRUNCATE TABLE IF EXISTS {db}.retirements;
-INSERT INTO {db}.retirements
-SELECT arrayJoin(arrayConcat(input_ids, output_ids)) AS node_id, started_at AS retired_at FROM {db}.runs WHERE status = 'RETIRE';
 ALTER TABLE {db}.alerts UPDATE subject = upriver_id_v2(subject)
 WHERE 1 SETTINGS mutations_sync = 2;
 CREATE TABLE IF NOT EXISTS {db}.drift_links_v2 AS {db}.drift_links;
@@ -80,7 +77,7 @@ DROP TABLE IF EXISTS {db}.drift_links_v2;
 
 -- nodes: namespace and name columns; only a COMPLETE run (or a live STREAMING one) writes a node: a run's
 -- START revision no longer names it the producer, and a FAIL run never does. The view is re-made and the
--- table rebuilt from runs (re-running this file after a crash rebuilds it again, harmlessly).
+-- table rebuilt from runs below (re-running this file after a crash rebuilds it again, harmlessly).
 ALTER TABLE {db}.nodes ADD COLUMN IF NOT EXISTS namespace SimpleAggregateFunction(any, String) AFTER kind;
 ALTER TABLE {db}.nodes ADD COLUMN IF NOT EXISTS name SimpleAggregateFunction(any, String) AFTER namespace;
 DROP VIEW IF EXISTS {db}.nodes_from_runs;
@@ -121,41 +118,10 @@ SELECT
 FROM {db}.runs
 ARRAY JOIN positions AS i
 GROUP BY node_id;
+-- Rebuild what the views derive from runs (nodes, aliases, retirements) by feeding the stored rows through
+-- them again: a copy of each run row is inserted, which ReplacingMergeTree (and every reader's FINAL or
+-- argMax) collapses; OPTIMIZE drops the copies now.
 TRUNCATE TABLE IF EXISTS {db}.nodes;
-INSERT INTO {db}.nodes
-WITH
-    toDateTime64(0, 3, 'UTC') AS never,
-    coalesce(ended_at, started_at) AS seen_at,
-    status = 'COMPLETE' OR (status IN ('START', 'RUNNING') AND positionCaseInsensitive(facets, 'STREAMING') > 0
-        AND 'STREAMING' IN (upper(JSONExtractString(facets, 'jobType', 'processingType')),
-                            upper(JSONExtractString(facets, 'jobFacets', 'jobType', 'processingType')))) AS produced,
-    arrayConcat(output_ids, input_ids) AS ids,
-    arrayConcat(output_kinds, input_kinds) AS kinds,
-    arrayConcat(output_namespaces, input_namespaces) AS namespaces,
-    arrayConcat(output_names, input_names) AS names,
-    arrayConcat(output_versions, input_versions) AS versions,
-    arrayConcat(output_facets, input_facets) AS all_facets,
-    arrayEnumerate(ids) AS positions
-SELECT
-    ids[i] AS node_id,
-    any(kinds[i]) AS kind,
-    any(namespaces[i]) AS namespace,
-    any(names[i]) AS name,
-    min(seen_at) AS first_seen,
-    max(seen_at) AS last_seen,
-    max(if(i <= length(output_ids) AND produced, seen_at, never)) AS last_written,
-    max(if(status = 'RETIRE', started_at, never)) AS retired_at,
-    argMaxState(versions[i], if(versions[i] = '', never, seen_at)) AS latest_version,
-    argMaxState(JSONExtractString(all_facets[i], 'ownership', 'owners', 1, 'name') AS o, if(o = '', never, seen_at)) AS owner,
-    argMaxState(
-        arrayMap(t -> if(JSONExtractString(t, 'field') = '', JSONExtractString(t, 'key'),
-                         concat(JSONExtractString(t, 'key'), ':', JSONExtractString(t, 'field'))),
-                 JSONExtractArrayRaw(all_facets[i], 'tags', 'tags')) AS tg,
-        if(empty(tg), never, seen_at)) AS tags,
-    argMaxState(arrayMap(f -> JSONExtractString(f, 'name'), JSONExtractArrayRaw(all_facets[i], 'schema', 'fields')) AS fl,
-                if(empty(fl), never, seen_at)) AS fields,
-    argMaxState(if(i <= length(output_ids) AND produced, job_id, '') AS pj, if(pj = '', never, started_at)) AS producing_job,
-    argMaxState(if(i <= length(output_ids) AND produced, run_id, '') AS pr, if(pr = '', never, started_at)) AS producing_run
-FROM {db}.runs
-ARRAY JOIN positions AS i
-GROUP BY node_id;
+TRUNCATE TABLE IF EXISTS {db}.retirements;
+INSERT INTO {db}.runs SETTINGS insert_deduplicate = 0 SELECT * FROM {db}.runs;
+OPTIMIZE TABLE {db}.runs FINAL;
