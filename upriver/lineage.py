@@ -228,7 +228,7 @@ class LineageReader:
                 found_jobs = step(frontier, as_of, retired, aliases)
             found = sorted(found_jobs)
             if level == 1 and not found:
-                self._require_node(root)
+                self._require_node(root, aliases)
             frontier = []
             for edge in found:
                 edge_jobs[edge] = sorted(found_jobs[edge])
@@ -241,7 +241,7 @@ class LineageReader:
                     frontier.append(node)
                 edges.append(edge)
         if depth == 0:
-            self._require_node(root)
+            self._require_node(root, aliases)
         # "more beyond": the last level has further edges (cheap check, without judging their validity)
         key = "dst" if direction == "upstream" else "src"
         truncated = capped or (bool(frontier) and self._has_edges(key, aliases.expand(frontier)))
@@ -264,8 +264,8 @@ class LineageReader:
             found = self._path_one_way(a, b, as_of, max_depth, aliases)
             if found is not None:
                 return found
-        self._require_node(src)
-        self._require_node(dst)
+        self._require_node(src, aliases)
+        self._require_node(dst, aliases)
         return None
 
     def _path_one_way(
@@ -452,16 +452,18 @@ class LineageReader:
 
     # ---- lookups ------------------------------------------------------------------------------
 
-    def _require_node(self, node_id: str) -> None:
-        if not self.node_exists(node_id):
+    def _require_node(self, node_id: str, aliases: Aliases | None = None) -> None:
+        if not self.node_exists(node_id, aliases):
             raise NodeNotFound(
                 f"no lineage for node {node_id!r}: check the id (kind:namespace/name, kind lower-case) "
                 "or whether its events have been processed yet"
             )
 
-    def node_exists(self, node_id: str) -> bool:
-        """Whether any name of the node (or the job) was ever seen: in a run, an edge or an alias."""
-        names = self.aliases().names(identity.node_of(node_id))
+    def node_exists(self, node_id: str, aliases: Aliases | None = None) -> bool:
+        """Whether any name of the node (or the job) was ever seen: in a run, an edge or an alias. A caller
+        that holds the request's aliases passes them (they are read once per request)."""
+        aliases = self.aliases() if aliases is None else aliases
+        names = aliases.names(identity.node_of(node_id))
         if kind_of(node_id) == "job":
             sql = f"SELECT count() FROM {self._db}.runs WHERE job_id IN {{n:Array(String)}}"
         else:
@@ -473,7 +475,7 @@ class LineageReader:
             f"SELECT 1 FROM {self._table} WHERE src IN {{n:Array(String)}} OR dst IN {{n:Array(String)}}"
             " OR arrayExists(p -> startsWith(src, p), {p:Array(String)}) LIMIT 1"
         )
-        expanded = list(self.aliases().names(node_id))
+        expanded = list(aliases.names(node_id))
         prefixes = [f"{n}#" for n in expanded if "#" not in n]
         return bool(self._client.query(sql, parameters={"n": expanded, "p": prefixes}).result_rows)
 
@@ -494,7 +496,7 @@ class LineageReader:
         rows = self._client.query(sql, parameters={"n": names}).result_rows
         ref = identity.parse(canonical)
         if not rows or not rows[0][0]:
-            if not self.node_exists(canonical):
+            if not self.node_exists(canonical, aliases):
                 raise NodeNotFound(f"no node {node_id!r}: check the id (kind:namespace/name, kind lower-case)")
             # named only as a column source (dbt seeds inside columnLineage): known, with no run of its own
             rows = [(0, ref.kind, None, None, None, None, "", "", [], [], "", "")]
@@ -647,7 +649,7 @@ class LineageReader:
         """The canonical node id of an id, of any name it was sent under, or of an unambiguous name
         (`growth_model`, `registry/growth_model`, a Marquez `dataset:ns:name`)."""
         aliases = self.aliases()
-        if identity.is_id(text) and self.node_exists(text):
+        if identity.is_id(text) and self.node_exists(text, aliases):
             return aliases.canonical(text)
         table, hash_, column = text.rpartition("#")
         if hash_ and table and not identity.is_id(text):  # NAME#column (the CLI's --column NAME.COLUMN)
@@ -658,7 +660,7 @@ class LineageReader:
         if text.partition(":")[0] in identity.MARQUEZ_TYPES:
             try:
                 for cand in identity.marquez_candidates(text):
-                    if cand.type != "run" and self.node_exists(cand.ref().id):
+                    if cand.type != "run" and self.node_exists(cand.ref().id, aliases):
                         return aliases.canonical(cand.ref().id)
             except identity.IdentityError:
                 pass
