@@ -5,7 +5,6 @@ topic of another, then each scenario's expected.json checked through the HTTP AP
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,17 +36,8 @@ def _stack(kafka_bootstrap: str, chdb_url: str, home: Any, name: str) -> LocalSt
 def http_stack(kafka_bootstrap: str, chdb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     with _stack(kafka_bootstrap, chdb_url, tmp_path_factory.mktemp("compat-http"), "compat_http") as s:
         s.wait_worker_ready()
-        assert s.api is not None
         for name in NAMES:
-            for event in scenario_events(name):
-                req = urllib.request.Request(
-                    f"{s.api.url}/api/v1/lineage",
-                    data=json.dumps(event).encode(),
-                    headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
-                    method="POST",
-                )
-                with urllib.request.urlopen(req, timeout=30) as resp:
-                    assert resp.status == 201
+            _read(s).send(scenario_events(name))
         yield s
 
 

@@ -192,16 +192,13 @@ def test_real_dbt_nodes_are_told_apart_and_jobs_drawn_between_them(ui: Ui, dbt_a
     """dbt-ol's datasets share one long duckdb:///… namespace and end alike (`…main_marts.orders` beside
     `…main_staging.stg_orders`): every visible box gets a distinct label from the name's last segments, the
     namespace as a subtitle and the full id on hover; with "jobs" on, jobs are boxes of their own shape."""
-    import json
     import urllib.parse
-    import urllib.request
+
+    from ol_check import Http
 
     from schemas.identity import node_id, parse
 
-    for event in dbt_artifacts_run.events:
-        req = urllib.request.Request(f"{ui.url}/api/v1/lineage", data=json.dumps(event).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})  # fmt: skip
-        urllib.request.urlopen(req, timeout=30).close()
+    Http(ui.url).send(dbt_artifacts_run.events)
     ns = dbt_artifacts_run.dataset_namespace
     root = node_id("DATASET", ns, "shop.main_marts.customers")
     deadline = time.monotonic() + 60

@@ -42,14 +42,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .common import HarnessError, check_call, locked, read_events, read_or_none, shown
+from .common import HarnessError, check_call, invoke, locked, read_events, read_or_none, shown
 
 AIRFLOW_VERSION = "3.3.2"
 OPENLINEAGE_PROVIDER_VERSION = "2.20.3"
@@ -161,32 +159,11 @@ def run_airflow(workdir: Path, cache: Path) -> AirflowRun:
             transport = {"type": "file", "log_file_path": str(events_file), "append": True}
             step_env["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(transport)
         command = [str(bin_dir / "airflow"), *airflow_args]
-        started = time.monotonic()
-        try:
-            done = subprocess.run(
-                command,
-                cwd=workdir,
-                env=step_env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                timeout=INVOCATION_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            output = exc.output if isinstance(exc.output, str) else (exc.output or b"").decode(errors="replace")
-            raise AirflowHarnessError(
-                f"{shown(command)} did not finish in {INVOCATION_TIMEOUT_S} s; its output:\n{output}"
-            ) from exc
-        log = f"$ {shown(command)}\n{done.stdout}[exit {done.returncode} after {time.monotonic() - started:.1f} s]\n"
+        code, log = invoke(command, cwd=workdir, env=step_env, timeout=INVOCATION_TIMEOUT_S,
+                           must_succeed=must_succeed, error=AirflowHarnessError)  # fmt: skip
         logs.append(log)
-        invocations.append((command, done.returncode))
+        invocations.append((command, code))
         (workdir / "airflow.log").write_text("".join(logs))
-        if must_succeed and done.returncode != 0:
-            raise AirflowHarnessError(f"{shown(command)} exited {done.returncode}, expected 0; its output:\n{log}")
-        if not must_succeed and done.returncode == 0:
-            raise AirflowHarnessError(f"{shown(command)} exited 0, expected a failure; its output:\n{log}")
         if not emits:
             continue
         emitted = read_events(events_file, AirflowHarnessError)

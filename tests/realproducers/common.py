@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,36 @@ def read_events(path: Path, error: type[HarnessError]) -> list[dict[str, Any]]:
             raise error(f"{path}:{number} is not a JSON object")
         events.append(event)
     return events
+
+
+def invoke(
+    command: list[str], *, cwd: Path, env: dict[str, str], timeout: int, must_succeed: bool, error: type[HarnessError]
+) -> tuple[int, str]:
+    """Run one producer invocation, output captured: (exit code, a log entry naming the command, its output,
+    exit code and duration). Raises `error` on a timeout, and when the exit code is not the expected one
+    (0 when `must_succeed`, else anything but 0: a run made to fail)."""
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        output = exc.output if isinstance(exc.output, str) else (exc.output or b"").decode(errors="replace")
+        raise error(f"{shown(command)} did not finish in {timeout} s; its output:\n{output}") from exc
+    log = f"$ {shown(command)}\n{done.stdout}[exit {done.returncode} after {time.monotonic() - started:.1f} s]\n"
+    if must_succeed and done.returncode != 0:
+        raise error(f"{shown(command)} exited {done.returncode}, expected 0; its output:\n{log}")
+    if not must_succeed and done.returncode == 0:
+        raise error(f"{shown(command)} exited 0, expected a failure; its output:\n{log}")
+    return done.returncode, log
 
 
 def check_call(command: list[str], what: str, *, timeout: int, error: type[HarnessError]) -> None:

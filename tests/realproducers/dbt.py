@@ -35,14 +35,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .common import HarnessError, check_call, locked, read_events, read_or_none, shown
+from .common import HarnessError, check_call, invoke, locked, read_events, read_or_none, shown
 
 # dbt-core >= 1.11 needs dbt-core-experimental-parser, whose build downloads from outside the registries.
 DBT_CORE_VERSION = "1.10.23"
@@ -165,32 +163,12 @@ def run_dbt(workdir: Path, cache: Path, *, mode: Mode = "artifacts") -> DbtRun:
             str(workdir / "dbt-logs" / name),
             *dbt_args[1:],
         ]
-        started = time.monotonic()
-        try:
-            done = subprocess.run(
-                command,
-                cwd=project,
-                env={**env, "OPENLINEAGE_CONFIG": str(config)},
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-                timeout=INVOCATION_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            output = exc.output if isinstance(exc.output, str) else (exc.output or b"").decode(errors="replace")
-            raise DbtHarnessError(
-                f"{shown(command)} did not finish in {INVOCATION_TIMEOUT_S} s; its output:\n{output}"
-            ) from exc
-        log = f"$ {shown(command)}\n{done.stdout}[exit {done.returncode} after {time.monotonic() - started:.1f} s]\n"
+        step_env = {**env, "OPENLINEAGE_CONFIG": str(config)}
+        code, log = invoke(command, cwd=project, env=step_env, timeout=INVOCATION_TIMEOUT_S,
+                           must_succeed=must_succeed, error=DbtHarnessError)  # fmt: skip
         logs.append(log)
-        invocations.append((command, done.returncode))
+        invocations.append((command, code))
         (workdir / "dbt-ol.log").write_text("".join(logs))
-        if must_succeed and done.returncode != 0:
-            raise DbtHarnessError(f"{shown(command)} exited {done.returncode}, expected 0; its output:\n{log}")
-        if not must_succeed and done.returncode == 0:
-            raise DbtHarnessError(f"{shown(command)} exited 0, expected a failure; its output:\n{log}")
         emitted = read_events(events_file, DbtHarnessError)
         if not emitted:
             raise DbtHarnessError(f"{shown(command)} emitted no OpenLineage event to {events_file}:\n{log}")

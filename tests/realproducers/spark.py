@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .common import HarnessError, read_events
+
 PYSPARK_VERSION = "3.5.9"
 SCALA_BINARY = "2.12"
 OPENLINEAGE_VERSION = "1.53.0"
@@ -58,7 +60,7 @@ logger.olextension.level = error
 """
 
 
-class SparkHarnessError(RuntimeError):
+class SparkHarnessError(HarnessError):
     """Installing Spark or running the job failed; the message carries the tool's output."""
 
 
@@ -198,20 +200,6 @@ def _step(cmd: list[str], env: dict[str, str], cwd: Path, logs: list[str]) -> in
     return proc.returncode
 
 
-def read_events(events_file: Path) -> list[dict[str, Any]]:
-    """The file transport's output: one JSON event a line, in the order they were emitted."""
-    events: list[dict[str, Any]] = []
-    # "\n" only: str.splitlines() would also cut at U+2028 and friends, which JSON strings may hold raw.
-    for number, line in enumerate(events_file.read_text(encoding="utf-8").split("\n"), 1):
-        if not line.strip():
-            continue
-        event = json.loads(line)
-        if not isinstance(event, dict):
-            raise SparkHarnessError(f"{events_file}:{number} is not a JSON object")
-        events.append(event)
-    return events
-
-
 def run_spark(workdir: Path, cache: Path) -> SparkRun:
     """Run the seed app, then the watched app, in `workdir`; the listener's events, unchanged, in order."""
     bin_dir, jar = ensure_spark(cache)
@@ -236,4 +224,6 @@ def run_spark(workdir: Path, cache: Path) -> SparkRun:
         raise SparkHarnessError(f"the Spark lineage app failed ({code}):\n{text}")
     if not events_file.exists():
         raise SparkHarnessError(f"the Spark app exited 0 but the listener wrote no {events_file}:\n{text}")
-    return SparkRun(events=read_events(events_file), warehouse=workdir / "warehouse", logs=text, exit_code=code)
+    return SparkRun(
+        events=read_events(events_file, SparkHarnessError), warehouse=workdir / "warehouse", logs=text, exit_code=code
+    )
