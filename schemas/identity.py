@@ -42,11 +42,6 @@ class NodeRef:
     def id(self) -> str:
         return node_id(self.kind, self.namespace, self.name, self.field)
 
-    @property
-    def node(self) -> NodeRef:
-        """The node a column belongs to (itself for a node)."""
-        return NodeRef(self.kind, self.namespace, self.name) if self.field is not None else self
-
 
 @lru_cache(maxsize=4096)
 def _kind(kind: str) -> str:
@@ -112,13 +107,6 @@ def kind_of(value: str) -> str:
 
 def job_id(namespace: str, name: str) -> str:
     return node_id(JOB, namespace, name)
-
-
-def label(ref: NodeRef, segments: int = 2) -> str:
-    """A short display name: the name's last `segments` parts (split on '.' and '/'), then the field."""
-    parts = [p for p in re.split(r"[./]", ref.name) if p]
-    short = ".".join(parts[-segments:]) if parts else ref.name
-    return short if ref.field is None else f"{short}.{ref.field}"
 
 
 # ---- Marquez node ids ---------------------------------------------------------------------------------

@@ -467,8 +467,8 @@ def marquez_column_lineage(reader: LineageReader, params: dict[str, list[str]]) 
     node = reader.resolve(f"dataset:{asked.namespace}:{asked.name}")
     by_dataset: dict[str, list[dict[str, Any]]] = {}
 
-    def edges_of(column: str) -> list[dict[str, Any]]:
-        table = identity.node_of(column)
+    def edges_of(column_or_table: str) -> list[dict[str, Any]]:
+        table = identity.node_of(column_or_table)
         if table not in by_dataset:  # field edges only: Marquez has no dataset-level (`#`) entries
             by_dataset[table] = [e for e in reader.column_lineage(table) if identity.field_of(e["dst"])]
         return by_dataset[table]
@@ -476,7 +476,7 @@ def marquez_column_lineage(reader: LineageReader, params: dict[str, list[str]]) 
     if asked.field is not None:
         start = [identity.column_id(node, asked.field)]
     else:
-        ends = {e[k] for e in edges_of(identity.column_id(node, "")) for k in ("src", "dst")}
+        ends = {e[k] for e in edges_of(node) for k in ("src", "dst")}
         start = sorted(c for c in ends if identity.node_of(c) == node)
     seen, found = set(start), set()
     for here, there in (("dst", "src"), ("src", "dst")) if both else (("dst", "src"),):
