@@ -1,8 +1,9 @@
 """The one module that wires the processor's pure decisions to Kafka with faust-streaming.
 
-Keeps agent bodies to a few lines: decode/validate (`validation`), dedup (`dedup`), merge the run and
-derive its edges (`runs`); this module only moves bytes between topics and the two state tables (dedup
-by event id, merged run state by run id). No decision logic here.
+Keeps agent bodies to a few lines: what to do with each message is `processors.handling.EventHandler`
+(decode/validate, dedup, merge the run and derive its edges, dead letters); this module feeds it batches,
+gives it the publisher and the two state tables (dedup by event id, merged run state by run id), and
+flushes the publisher before every offset commit. No decision logic here.
 """
 
 from __future__ import annotations
@@ -19,21 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import faust
-from confluent_kafka import KafkaError, KafkaException
 from faust.sensors import Sensor
 from prometheus_client import start_http_server
 
-from processors import dedup, metrics, runs, validation
+from processors import dedup, metrics, runs
+from processors.handling import Codecs, EventHandler, Topics
 from processors.health import HealthConfig, HealthEngine, gauge_figures
 from processors.publisher import Publisher
-from schemas import openlineage
 from schemas.codec import make_codec
-from schemas.keys import partition_key
-from schemas.model import DeadLetter
 
 log = logging.getLogger(__name__)
 
-STAGE = "processor"
 EVICT_INTERVAL_S = 30.0
 EVICT_LIMIT = 200_000
 TAKE_MAX = 1_000
@@ -132,6 +129,9 @@ class ChangelogWriter:
         if faust_value(sample_value) == json.dumps(sample_value).encode():
             self._value = _json_bytes
 
+    def get(self, key: str) -> Any:
+        return self._store.get(key)
+
     def set(self, partition: int, key: str, value: Any) -> None:
         if key in self._store:
             del self._store[key]  # keep the store in last-update order (eviction scans from the front)
@@ -179,81 +179,17 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
     run_codec = make_codec("run", cfg.registry_url, cfg.runs_topic)
     retention_ms = cfg.dedup_retention_s * 1000
 
-    def reject(msg: Any, rejection: validation.Rejection) -> None:
-        payload = msg.value or b""
-        reason = rejection.reason
-        if len(payload) > MAX_LETTER_PAYLOAD:  # the dead letter itself must fit the producer's message limit
-            reason += f" (payload truncated from {len(payload):,} bytes to {MAX_LETTER_PAYLOAD:,})"
-            payload = payload[:MAX_LETTER_PAYLOAD]
-        reason = reason[:MAX_LETTER_REASON]
-        letter = DeadLetter(
-            error_kind=rejection.error_kind,
-            reason=reason,
-            stage=STAGE,
-            source_topic=msg.topic,
-            source_partition=msg.partition,
-            source_offset=msg.offset,
-            key=msg.key,
-            payload=payload,
-            failed_at=now_ms(),
-        )
-        headers: list[tuple[str, str | bytes | None]] = [
-            ("upriver.error_kind", rejection.error_kind.encode()),
-            ("upriver.reason", reason.encode()[:4096]),
-            ("upriver.source", f"{msg.topic}/{msg.partition}/{msg.offset}".encode()),
-        ]
-        publisher.publish(cfg.dlq_topic, msg.key, letter_codec.encode(letter.to_record()), headers)
-        metrics.DEAD_LETTERS.labels(rejection.error_kind).inc()
-        log.warning(
-            "dead-lettered %s/%d/%d: %s: %s",
-            msg.topic,
-            msg.partition,
-            msg.offset,
-            rejection.error_kind,
-            rejection.reason,
-        )
-
     store = seen_table.data
     changelog = ChangelogWriter(seen_table, publisher)
     run_store = run_table.data
     run_changelog = ChangelogWriter(run_table, publisher)
-    positions = dedup.Positions()
-
-    def handle(msg: Any, now: int) -> None:
-        result = validation.accept(event_codec, msg.value, now)
-        if isinstance(result, validation.Rejection):
-            reject(msg, result)
-            return
-        event_id = result["event_id"]
-        verdict = dedup.decide(store.get(event_id), msg.partition, msg.offset)
-        if verdict is dedup.Verdict.DUPLICATE:
-            metrics.DUPLICATES.inc()
-            return
-        if verdict is dedup.Verdict.REPLAY:
-            metrics.REPLAYS.inc()
-        run_id = result["run_id"]
-        prior = run_store.get(run_id)
-        state, changed = runs.merge(None if prior is None else runs.RunState.from_json(prior), result)
-        # Every event that is not a proven duplicate re-derives the run's outputs.
-        # The run's whole current state and all its edges, at a higher revision: readers keep the
-        # highest revision, so whatever order the run's events came in, the last word is complete.
-        # Outputs keep the input's Kafka timestamp, so the sink can measure end-to-end latency.
-        # Also when the merge reports no change: a worker killed after the run-state changelog record
-        # reached Kafka but before the run's outputs did sees the event again as NEW with an unchanged
-        # state, and must publish (a re-sent revision is harmless: readers keep one row per revision).
-        ts = int(msg.timestamp * 1000) if msg.timestamp else None
-        publisher.publish(cfg.runs_topic, msg.key, run_codec.encode(runs.run_record(state, now)), timestamp=ts)
-        derived = runs.edges(state, now)
-        for edge in derived:
-            publisher.publish(cfg.edges_topic, msg.key, edge_codec.encode(edge), timestamp=ts)
-        metrics.EDGES_OUT.inc(len(derived))
-        metrics.MESSAGES_OUT.labels("runs").inc()
-        metrics.MESSAGES_OUT.labels("edges").inc(len(derived))
-        if changed:
-            run_changelog.set(msg.partition, run_id, {**state.to_json(), "u": now, "p": msg.partition})
-        # Recorded after the output is queued: the publisher is flushed before every offset commit,
-        # so a crash replays the event (REPLAY) rather than losing its edges.
-        changelog.set(msg.partition, event_id, dedup.seen(msg.partition, msg.offset, now))
+    handler = EventHandler(
+        Topics(events=cfg.events_topic, edges=cfg.edges_topic, runs=cfg.runs_topic, dlq=cfg.dlq_topic),
+        Codecs(event=event_codec, edge=edge_codec, run=run_codec, letter=letter_codec),
+        publisher,
+        changelog,
+        run_changelog,
+    )
 
     @app.agent(events_topic, name="lineage-events")
     async def process(stream: Any) -> None:
@@ -262,21 +198,7 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
         # has handled them all.
         async for batch in stream.take_events(TAKE_MAX, within=TAKE_WITHIN_S):
             with metrics.BATCH_SECONDS.time():
-                now = now_ms()
-                for event in batch:
-                    msg = event.message
-                    if positions.handled(msg.partition, msg.offset):
-                        metrics.REDELIVERED.inc()
-                        continue
-                    try:
-                        handle(msg, now)
-                    except Exception as exc:  # one poison message never stops the agent or its batch
-                        if not poison(exc):
-                            raise
-                        log.exception("processing %s/%d/%d failed", msg.topic, msg.partition, msg.offset)
-                        reject(msg, validation.Rejection(validation.PROCESSING, f"{type(exc).__name__}: {exc}"))
-                    positions.mark(msg.partition, msg.offset)
-                    metrics.EVENTS_IN.inc()
+                handler.handle_batch([event.message for event in batch], now_ms())
 
     @app.timer(interval=EVICT_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def evict_expired() -> None:
@@ -294,66 +216,20 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
     if cfg.health_enabled:
         _wire_health(app, cfg, publisher, run_codec)
     if cfg.openlineage_topic:
-        _wire_openlineage(app, cfg, publisher, event_codec, reject)
+        _wire_openlineage(app, cfg, handler)
     if cfg.metrics_port:
         start_http_server(cfg.metrics_port, addr=cfg.metrics_host)
     return app
 
 
-MAX_LETTER_PAYLOAD = 512 * 1024  # a dead letter carries at most this much of its message (Kafka's limit: 1 MB)
-MAX_LETTER_REASON = 16 * 1024
-
-
-def poison(exc: BaseException) -> bool:
-    """Whether a failure handling one message is that message's fault (dead-letter it and go on) rather than
-    the infrastructure's (let it stop the worker, which replays from its last commit): everything but a
-    Kafka error, except a Kafka error that says an output of the message is too large."""
-    if isinstance(exc, KafkaException):
-        error = exc.args[0] if exc.args else None
-        return isinstance(error, KafkaError) and error.code() == KafkaError.MSG_SIZE_TOO_LARGE
-    return isinstance(exc, Exception)
-
-
-def _wire_openlineage(
-    app: faust.App,
-    cfg: ProcessorConfig,
-    publisher: Publisher,
-    event_codec: Any,
-    reject: Callable[[Any, validation.Rejection], None],
-) -> None:
-    """OpenLineage JSON from `cfg.openlineage_topic` -> Avro LineageEvents on the events topic (where the
-    processor takes them like any other event) or, refused with the reason, the dead-letter topic. The
-    event id is derived from the event's content, so a replay after a crash is dropped as a duplicate."""
+def _wire_openlineage(app: faust.App, cfg: ProcessorConfig, handler: EventHandler) -> None:
+    """OpenLineage JSON from `cfg.openlineage_topic` -> the events topic (processors/handling.py)."""
     ol_topic = _raw_topic(app, cfg.openlineage_topic, cfg.partitions)
 
     @app.agent(ol_topic, name="openlineage-kafka")
     async def openlineage_in(stream: Any) -> None:
         async for batch in stream.take_events(TAKE_MAX, within=TAKE_WITHIN_S):
-            for event in batch:
-                msg = event.message
-                try:
-                    record = openlineage.to_record(openlineage.decode(msg.value or b""))
-                    found = validation.problems(record, now_ms())
-                    if found:
-                        raise openlineage.OpenLineageError("; ".join(found))
-                    ts = int(msg.timestamp * 1000) if msg.timestamp else None
-                    value = event_codec.encode(record)
-                    publisher.publish(cfg.events_topic, partition_key(record["run_id"]), value, timestamp=ts)
-                except openlineage.OpenLineageError as exc:
-                    kind = validation.UNDECODABLE if str(exc).startswith("not JSON") else validation.INVALID
-                    reject(msg, validation.Rejection(kind, f"OpenLineage: {exc}"))
-                    metrics.OPENLINEAGE_IN.labels("rejected").inc()
-                    continue
-                except Exception as exc:  # one poison message never stops the agent or its batch
-                    if not poison(exc):
-                        raise
-                    log.exception("OpenLineage message %s/%d/%d failed", msg.topic, msg.partition, msg.offset)
-                    reject(
-                        msg, validation.Rejection(validation.PROCESSING, f"OpenLineage: {type(exc).__name__}: {exc}")
-                    )
-                    metrics.OPENLINEAGE_IN.labels("rejected").inc()
-                    continue
-                metrics.OPENLINEAGE_IN.labels("accepted").inc()
+            handler.translate_openlineage([event.message for event in batch], now_ms())
 
 
 def _wire_health(app: faust.App, cfg: ProcessorConfig, publisher: Publisher, run_codec: Any) -> None:

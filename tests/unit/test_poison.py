@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from processors import runs
-from processors.app import poison
+from processors.handling import poison
 from processors.validation import problems
 from schemas.openlineage import MAX_DEPTH, OpenLineageError, decode, to_record
 

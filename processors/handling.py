@@ -1,0 +1,234 @@
+"""What the worker does with one message of the events or OpenLineage topic, apart from faust.
+
+`EventHandler` takes a batch of messages and the time, and writes through two ports: an `Output` (the
+publisher: edges, run records, dead letters, changelog records) and two `StateTable`s (dedup by event id,
+merged run state by run id) whose writes are themselves changelog records on the same output. faust only
+feeds it (processors/app.py) and flushes the output before every offset commit.
+
+The guarantee, structurally: every message that is not a proven duplicate re-derives and re-publishes
+its run's outputs, and the state records it implies are queued after those outputs. A crash at any step
+loses at most queued-but-unflushed records, and the input of every uncommitted offset is handled again;
+the re-handled event is either NEW (its dedup record was lost) or REPLAY (same position), both of which
+publish again. tests/unit/test_handling_faults.py kills the handler at every step to prove it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from confluent_kafka import KafkaError, KafkaException
+
+from processors import dedup, metrics, runs, validation
+from schemas import openlineage
+from schemas.codec import Codec
+from schemas.keys import partition_key
+from schemas.model import DeadLetter
+
+log = logging.getLogger(__name__)
+
+STAGE = "processor"
+MAX_LETTER_PAYLOAD = 512 * 1024  # a dead letter carries at most this much of its message (Kafka's limit: 1 MB)
+MAX_LETTER_REASON = 16 * 1024
+
+Headers = list[tuple[str, str | bytes | None]]
+
+
+class Message(Protocol):
+    """The part of a consumed Kafka message the handler reads (faust's `Message` has these)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def timestamp(self) -> float | None: ...  # seconds, as faust gives it
+
+
+class Output(Protocol):
+    def publish(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers | None = None,
+        partition: int | None = None,
+        timestamp: int | None = None,
+    ) -> None: ...
+
+
+class StateTable(Protocol):
+    """A keyed state table whose writes are durable once the output is flushed (a changelog topic)."""
+
+    def get(self, key: str) -> Any: ...
+    def set(self, partition: int, key: str, value: Any) -> None: ...
+    def delete(self, partition: int, key: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Topics:
+    events: str
+    edges: str
+    runs: str
+    dlq: str
+
+
+@dataclass(frozen=True)
+class Codecs:
+    event: Codec
+    edge: Codec
+    run: Codec
+    letter: Codec
+
+
+def poison(exc: BaseException) -> bool:
+    """Whether a failure handling one message is that message's fault (dead-letter it and go on) rather than
+    the infrastructure's (let it stop the worker, which replays from its last commit): everything but a
+    Kafka error, except a Kafka error that says an output of the message is too large."""
+    if isinstance(exc, KafkaException):
+        error = exc.args[0] if exc.args else None
+        return isinstance(error, KafkaError) and error.code() == KafkaError.MSG_SIZE_TOO_LARGE
+    return isinstance(exc, Exception)
+
+
+def _ts(msg: Message) -> int | None:
+    return int(msg.timestamp * 1000) if msg.timestamp else None
+
+
+class EventHandler:
+    def __init__(
+        self, topics: Topics, codecs: Codecs, output: Output, seen: StateTable, run_states: StateTable
+    ) -> None:
+        self.topics = topics
+        self.codecs = codecs
+        self.output = output
+        self.seen = seen
+        self.run_states = run_states
+        self.positions = dedup.Positions()
+
+    # ---- the events topic ------------------------------------------------------------------------
+
+    def handle_batch(self, messages: Iterable[Message], now: int) -> None:
+        """Each message once per process (faust may hand over again what this process handled: its output
+        is queued already); one poison message is dead-lettered and the rest of the batch goes on."""
+        for msg in messages:
+            if self.positions.handled(msg.partition, msg.offset):
+                metrics.REDELIVERED.inc()
+                continue
+            try:
+                self.handle(msg, now)
+            except Exception as exc:
+                if not poison(exc):
+                    raise
+                log.exception("processing %s/%d/%d failed", msg.topic, msg.partition, msg.offset)
+                self.reject(msg, validation.Rejection(validation.PROCESSING, f"{type(exc).__name__}: {exc}"), now)
+            self.positions.mark(msg.partition, msg.offset)
+            metrics.EVENTS_IN.inc()
+
+    def handle(self, msg: Message, now: int) -> None:
+        result = validation.accept(self.codecs.event, msg.value, now)
+        if isinstance(result, validation.Rejection):
+            self.reject(msg, result, now)
+            return
+        event_id = result["event_id"]
+        verdict = dedup.decide(self.seen.get(event_id), msg.partition, msg.offset)
+        if verdict is dedup.Verdict.DUPLICATE:
+            metrics.DUPLICATES.inc()
+            return
+        if verdict is dedup.Verdict.REPLAY:
+            metrics.REPLAYS.inc()
+        run_id = result["run_id"]
+        prior = self.run_states.get(run_id)
+        state, changed = runs.merge(None if prior is None else runs.RunState.from_json(prior), result)
+        # Every event that is not a proven duplicate re-derives the run's outputs: its whole current state
+        # and all its edges, at the state's revision (readers keep the highest revision, so whatever order
+        # the run's events came in, the last word is complete). Also when the merge reports no change: a
+        # worker killed after the run-state record reached Kafka but before the outputs did sees the event
+        # again as NEW with an unchanged state, and must publish (a re-sent revision is harmless: readers
+        # keep one row per revision). Outputs keep the input's Kafka timestamp (end-to-end latency).
+        ts = _ts(msg)
+        t = self.topics
+        self.output.publish(t.runs, msg.key, self.codecs.run.encode(runs.run_record(state, now)), timestamp=ts)
+        derived = runs.edges(state, now)
+        for edge in derived:
+            self.output.publish(t.edges, msg.key, self.codecs.edge.encode(edge), timestamp=ts)
+        metrics.EDGES_OUT.inc(len(derived))
+        metrics.MESSAGES_OUT.labels("runs").inc()
+        metrics.MESSAGES_OUT.labels("edges").inc(len(derived))
+        # State after the outputs it implies (the output is flushed before every offset commit).
+        if changed:
+            self.run_states.set(msg.partition, run_id, {**state.to_json(), "u": now, "p": msg.partition})
+        self.seen.set(msg.partition, event_id, dedup.seen(msg.partition, msg.offset, now))
+
+    # ---- the OpenLineage topic -------------------------------------------------------------------
+
+    def translate_openlineage(self, messages: Iterable[Message], now: int) -> None:
+        """OpenLineage JSON -> Avro LineageEvents on the events topic (where `handle` takes them like any
+        other) or, refused with the reason, the dead-letter topic. The event id is derived from the event's
+        content, so a replay after a crash is dropped as a duplicate."""
+        for msg in messages:
+            try:
+                record = openlineage.to_record(openlineage.decode(msg.value or b""))
+                found = validation.problems(record, now)
+                if found:
+                    raise openlineage.OpenLineageError("; ".join(found))
+                value = self.codecs.event.encode(record)
+                self.output.publish(self.topics.events, partition_key(record["run_id"]), value, timestamp=_ts(msg))
+            except openlineage.OpenLineageError as exc:
+                kind = validation.UNDECODABLE if str(exc).startswith("not JSON") else validation.INVALID
+                self.reject(msg, validation.Rejection(kind, f"OpenLineage: {exc}"), now)
+                metrics.OPENLINEAGE_IN.labels("rejected").inc()
+                continue
+            except Exception as exc:  # one poison message never stops the agent or its batch
+                if not poison(exc):
+                    raise
+                log.exception("OpenLineage message %s/%d/%d failed", msg.topic, msg.partition, msg.offset)
+                reason = f"OpenLineage: {type(exc).__name__}: {exc}"
+                self.reject(msg, validation.Rejection(validation.PROCESSING, reason), now)
+                metrics.OPENLINEAGE_IN.labels("rejected").inc()
+                continue
+            metrics.OPENLINEAGE_IN.labels("accepted").inc()
+
+    # ---- dead letters ----------------------------------------------------------------------------
+
+    def reject(self, msg: Message, rejection: validation.Rejection, now: int) -> None:
+        payload = msg.value or b""
+        reason = rejection.reason
+        if len(payload) > MAX_LETTER_PAYLOAD:  # the dead letter itself must fit the producer's message limit
+            reason += f" (payload truncated from {len(payload):,} bytes to {MAX_LETTER_PAYLOAD:,})"
+            payload = payload[:MAX_LETTER_PAYLOAD]
+        reason = reason[:MAX_LETTER_REASON]
+        letter = DeadLetter(
+            error_kind=rejection.error_kind,
+            reason=reason,
+            stage=STAGE,
+            source_topic=msg.topic,
+            source_partition=msg.partition,
+            source_offset=msg.offset,
+            key=msg.key,
+            payload=payload,
+            failed_at=now,
+        )
+        headers: Headers = [
+            ("upriver.error_kind", rejection.error_kind.encode()),
+            ("upriver.reason", reason.encode()[:4096]),
+            ("upriver.source", f"{msg.topic}/{msg.partition}/{msg.offset}".encode()),
+        ]
+        self.output.publish(self.topics.dlq, msg.key, self.codecs.letter.encode(letter.to_record()), headers)
+        metrics.DEAD_LETTERS.labels(rejection.error_kind).inc()
+        log.warning(
+            "dead-lettered %s/%d/%d: %s: %s",
+            msg.topic,
+            msg.partition,
+            msg.offset,
+            rejection.error_kind,
+            rejection.reason,
+        )
