@@ -28,6 +28,7 @@ from processors.handling import Codecs, EventHandler, Topics
 from processors.health import HealthConfig, HealthEngine, gauge_figures
 from processors.publisher import Publisher
 from schemas.codec import make_codec
+from schemas.openlineage import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ EVICT_LIMIT = 200_000
 TAKE_MAX = 1_000
 TAKE_WITHIN_S = 0.05
 PASS_CHUNK = 20_000  # artifacts per slice of a health timer pass
+# faust creates the changelog topics; on a cluster whose default is ~1 MB a 4 MB event's run state would not fit
+CHANGELOG_CONFIG = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
 
 
 @dataclass(frozen=True)
@@ -169,10 +172,14 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
     app.sensors.add(FlushBeforeCommit(publisher))
     # Dedup state: event_id -> [partition, offset, seen_at_ms]; co-partitioned with the events topic
     # (schemas/keys.py), backed by a compacted changelog so a restarted worker recovers it.
-    seen_table = app.Table("dedup", default=None, partitions=cfg.partitions, key_type=str)
+    seen_table = app.Table(
+        "dedup", default=None, partitions=cfg.partitions, key_type=str, extra_topic_configs=CHANGELOG_CONFIG
+    )
     # Merged run state: run_id -> processors.runs.RunState JSON (+ "u": last update ms, "p": partition). Keyed like the
     # events topic (the partition key is the run id), so a run's state lives with its events.
-    run_table = app.Table("runs", default=None, partitions=cfg.partitions, key_type=str)
+    run_table = app.Table(
+        "runs", default=None, partitions=cfg.partitions, key_type=str, extra_topic_configs=CHANGELOG_CONFIG
+    )
     event_codec = make_codec("lineage_event", cfg.registry_url, cfg.events_topic)
     edge_codec = make_codec("edge", cfg.registry_url, cfg.edges_topic)
     letter_codec = make_codec("dead_letter", cfg.registry_url, cfg.dlq_topic)
@@ -244,7 +251,9 @@ def _wire_health(app: faust.App, cfg: ProcessorConfig, publisher: Publisher, run
     _raw_topic(app, cfg.alerts_topic, cfg.partitions)
     _raw_topic(app, cfg.health_topic, cfg.partitions)
     _raw_topic(app, cfg.drift_links_topic, cfg.partitions)
-    table = app.Table("health", default=None, partitions=cfg.partitions, key_type=str)
+    table = app.Table(
+        "health", default=None, partitions=cfg.partitions, key_type=str, extra_topic_configs=CHANGELOG_CONFIG
+    )
     changelog = ChangelogWriter(table, publisher)
     alert_codec = make_codec("alert", cfg.registry_url, cfg.alerts_topic)
     link_codec = make_codec("drift_link", cfg.registry_url, cfg.drift_links_topic)

@@ -30,7 +30,7 @@ from schemas.model import DeadLetter
 log = logging.getLogger(__name__)
 
 STAGE = "processor"
-MAX_LETTER_PAYLOAD = 512 * 1024  # a dead letter carries at most this much of its message (Kafka's limit: 1 MB)
+MAX_LETTER_PAYLOAD = 512 * 1024  # a dead letter carries at most this much of its message (fits any topic's limit)
 MAX_LETTER_REASON = 16 * 1024
 
 Headers = list[tuple[str, str | bytes | None]]
@@ -154,12 +154,15 @@ class EventHandler:
         # worker killed after the run-state record reached Kafka but before the outputs did sees the event
         # again as NEW with an unchanged state, and must publish (a re-sent revision is harmless: readers
         # keep one row per revision). Outputs keep the input's Kafka timestamp (end-to-end latency).
-        ts = _ts(msg)
-        t = self.topics
-        self.output.publish(t.runs, msg.key, self.codecs.run.encode(runs.run_record(state, now)), timestamp=ts)
+        # Everything is derived and encoded before anything is published: an event that fails here is
+        # dead-lettered with nothing of it out.
+        run_value = self.codecs.run.encode(runs.run_record(state, now))
         derived = runs.edges(state, now)
-        for edge in derived:
-            self.output.publish(t.edges, msg.key, self.codecs.edge.encode(edge), timestamp=ts)
+        edge_values = [self.codecs.edge.encode(edge) for edge in derived]
+        ts = _ts(msg)
+        self.output.publish(self.topics.runs, msg.key, run_value, timestamp=ts)
+        for value in edge_values:
+            self.output.publish(self.topics.edges, msg.key, value, timestamp=ts)
         metrics.EDGES_OUT.inc(len(derived))
         metrics.MESSAGES_OUT.labels("runs").inc()
         metrics.MESSAGES_OUT.labels("edges").inc(len(derived))

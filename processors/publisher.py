@@ -13,6 +13,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from schemas.openlineage import MAX_MESSAGE_BYTES
+
 log = logging.getLogger(__name__)
 
 # Same reasoning as the emitter's defaults: never duplicate or reorder on retry; small linger to batch.
@@ -22,6 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "compression.type": "lz4",
     "linger.ms": 5,
     "queue.buffering.max.messages": 500_000,
+    # The stack's one message limit (its topics are created with it); a larger output fails MSG_SIZE_TOO_LARGE.
+    "message.max.bytes": MAX_MESSAGE_BYTES,
 }
 
 

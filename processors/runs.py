@@ -16,7 +16,7 @@ from typing import Any
 
 from schemas import identity
 from schemas.identity import node_id
-from schemas.openlineage import aliases_of
+from schemas.openlineage import aliases_of, is_unicode
 
 Record = dict[str, Any]
 # An artifact as merged: [kind, namespace, name, version, facets, key_time, key_event_id, has_version]
@@ -84,7 +84,10 @@ class RunState:
             message = json.loads(self.facets)["errorMessage"]["message"]
         except (ValueError, KeyError, TypeError, RecursionError):
             return None
-        return str(message) if message is not None else None
+        if message is None:
+            return None
+        # JSON's "\\ud800" escapes decode to lone surrogates, which the Avro run record cannot carry
+        return str(message).encode("utf-8", "replace").decode("utf-8")
 
     def to_json(self) -> Record:
         return {
@@ -268,13 +271,16 @@ def _transformations(src: Mapping[str, Any]) -> list[tuple[str, str | None]]:
     subtype when the facet lists none): one column edge per type."""
     found = src.get("transformations")
     items = [t for t in found if isinstance(t, dict)] if isinstance(found, list) else []
-    if not items:
-        return [("DIRECT", None)]
     by_type: dict[str, set[str]] = {}
     for t in items:
-        subtypes = by_type.setdefault(str(t.get("type") or "DIRECT").upper(), set())
-        if t.get("subtype"):
-            subtypes.add(str(t["subtype"]).upper())
+        ttype, subtype = str(t.get("type") or "DIRECT").upper(), str(t.get("subtype") or "").upper()
+        if not is_unicode(ttype, subtype):
+            continue
+        subtypes = by_type.setdefault(ttype, set())
+        if subtype:
+            subtypes.add(subtype)
+    if not by_type:
+        return [("DIRECT", None)]
     return [(ttype, ",".join(sorted(subs)) or None) for ttype, subs in sorted(by_type.items())]
 
 
@@ -298,7 +304,7 @@ def column_pairs(output: Artifact, inputs: Mapping[str, Artifact]) -> list[tuple
     fields = lineage.get("fields")
     if isinstance(fields, dict):
         for column, spec in sorted(fields.items()):
-            if isinstance(spec, dict) and isinstance(spec.get("inputFields"), list):
+            if isinstance(spec, dict) and isinstance(spec.get("inputFields"), list) and is_unicode(column):
                 targets.extend((identity.column_id(dst_node, column), src) for src in spec["inputFields"])
     whole = lineage.get("dataset")
     if isinstance(whole, list):
@@ -306,6 +312,8 @@ def column_pairs(output: Artifact, inputs: Mapping[str, Artifact]) -> list[tuple
     out: list[tuple[str, str, str, str | None]] = []
     for dst_col, src in targets:
         if not isinstance(src, dict) or not all(isinstance(src.get(k), str) for k in _INPUT_FIELD_KEYS):
+            continue
+        if not is_unicode(src["namespace"], src["name"], src["field"]):
             continue
         ns, name = aliases.get((src["namespace"], src["name"]), (src["namespace"], src["name"]))
         src_col = node_id(kinds.get((ns, name), "DATASET"), ns, name, src["field"])

@@ -18,7 +18,7 @@ UNDECODABLE = "UNDECODABLE"
 INVALID = "INVALID"
 PROCESSING = "PROCESSING"  # decoded and valid, but handling it failed (the reason names the error)
 
-KIND_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+KIND_RE = re.compile(r"[A-Z][A-Z0-9_]*")  # fullmatch: `$` would let a trailing newline through
 # 2000-01-01T00:00:00Z in epoch ms: anything earlier is a unit mistake (seconds sent as ms).
 MIN_EVENT_TIME_MS = 946_684_800_000
 # 2100-01-01T00:00:00Z: later is a unit mistake (microseconds sent as ms) or garbage; ClickHouse's
@@ -65,7 +65,7 @@ def problems(record: Record, now_ms: int | None = None) -> list[str]:
     for side in ("inputs", "outputs"):
         for i, ref in enumerate(record[side]):
             where = f"{side}[{i}]"
-            if not KIND_RE.match(ref["kind"]):
+            if not KIND_RE.fullmatch(ref["kind"]):
                 found.append(f"{where}.kind {ref['kind']!r} is not an upper-case kind like DATASET")
             found += _name_problems(f"{where}.namespace", ref["namespace"])
             found += _name_problems(f"{where}.name", ref["name"])

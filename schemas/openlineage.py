@@ -19,6 +19,11 @@ from schemas import identity
 Record = dict[str, Any]
 
 MAX_EVENT_BYTES = 4 * 1024 * 1024  # larger events are rejected (multi-MB SQL facets are seen in the wild)
+# Kafka's message size limit on the stack's own topics: their max.message.bytes at creation, the local and compose
+# brokers' message.max.bytes, every producer's message.max.bytes (docs/openlineage.md, "Size limits"). Twice an
+# event: a MAX_EVENT_BYTES event's Avro record and run record are ~1.07x its JSON (Spark plans; facets are
+# re-serialised with spaces and ASCII escapes) and the worker's run-state changelog record ~1.17x.
+MAX_MESSAGE_BYTES = 2 * MAX_EVENT_BYTES
 MAX_DEPTH = 64  # objects/arrays nested deeper are rejected (real producers stay under ~15: Spark's plans)
 EVENT_TYPES = frozenset({"START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER"})
 # jobType.jobType (dbt, Spark, Airflow ... vocabulary) -> Upriver job kind; the rest is OTHER
@@ -76,10 +81,24 @@ def _deeper_than(doc: Any, limit: int) -> bool:
     return False
 
 
+def is_unicode(*values: str) -> bool:
+    """Whether every value is valid Unicode: JSON's "\\ud800" escapes decode to lone surrogates, which neither
+    UTF-8 nor Avro can carry (the event could not be encoded)."""
+    try:
+        for value in values:
+            if not value.isascii():
+                value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _text(doc: Mapping[str, Any], key: str, where: str) -> str:
     value = doc.get(key)
     if not isinstance(value, str) or not value.strip():
         raise OpenLineageError(f"{where}{key} is required (a non-empty string), got {value!r}")
+    if not is_unicode(value):
+        raise OpenLineageError(f"{where}{key} {value!r} is not valid Unicode (a lone surrogate)")
     return value
 
 
@@ -111,7 +130,7 @@ def _symlinks(facets: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     for ident in identifiers if isinstance(identifiers, list) else ():
         if isinstance(ident, dict):
             ns, name = ident.get("namespace"), ident.get("name")
-            if isinstance(ns, str) and isinstance(name, str) and ns and name:
+            if isinstance(ns, str) and isinstance(name, str) and ns and name and is_unicode(ns, name):
                 out.append((ns, name, str(ident.get("type", "")).upper()))
     return out
 
@@ -132,7 +151,7 @@ def aliases_of(facets: str | None) -> list[tuple[str, str]]:
         return []
     try:
         found = json.loads(facets).get("upriverAliases")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # odd or absurdly deep facets read as absent
         return []
     out: list[tuple[str, str]] = []
     for alias in found if isinstance(found, list) else ():
@@ -173,11 +192,12 @@ def _artifact(ns: str, name: str, facets: Record, alias: Mapping[tuple[str, str]
         facets["columnLineage"] = {**lineage, "fields": fields}
     version = facets.get("version")
     dataset_version = version.get("datasetVersion") if isinstance(version, dict) else None
+    text_version = str(dataset_version) if dataset_version not in (None, "") else None
     return {
         "kind": "DATASET",
         "namespace": cns,
         "name": cname,
-        "version": str(dataset_version) if dataset_version not in (None, "") else None,
+        "version": text_version if text_version is None or is_unicode(text_version) else None,
         "facets": json.dumps(facets, sort_keys=True) if facets else None,
     }
 
@@ -248,17 +268,22 @@ def to_record(doc: Any) -> Record:
         "event_id": event_id(doc),
         "event_time": event_time,
         "producer": producer,
-        "schema_url": str(doc.get("schemaURL") or SPEC_URL),
+        "schema_url": _schema_url(doc),
         "event_type": etype,
         "job_namespace": job_ns,
         "job_name": job_name,
         "job_kind": kind,
         "run_id": run_id,
-        "parent_run_id": parent_id if isinstance(parent_id, str) and parent_id else None,
+        "parent_run_id": parent_id if isinstance(parent_id, str) and parent_id and is_unicode(parent_id) else None,
         "inputs": [_artifact(ns, name, f, alias) for ns, name, f in inputs],
         "outputs": [_artifact(ns, name, f, alias) for ns, name, f in outputs],
         "facets": json.dumps(facets, sort_keys=True),
     }
+
+
+def _schema_url(doc: Mapping[str, Any]) -> str:
+    url = str(doc.get("schemaURL") or SPEC_URL)
+    return url if is_unicode(url) else SPEC_URL  # the odd value stays in the facets (JSON escapes it)
 
 
 def _dataset_event(doc: Mapping[str, Any], dataset: Mapping[str, Any], event_time: int, producer: str) -> Record:
@@ -270,7 +295,7 @@ def _dataset_event(doc: Mapping[str, Any], dataset: Mapping[str, Any], event_tim
         "event_id": event_id(doc),
         "event_time": event_time,
         "producer": producer,
-        "schema_url": str(doc.get("schemaURL") or SPEC_URL),
+        "schema_url": _schema_url(doc),
         "event_type": "OTHER",
         "job_namespace": ns,
         "job_name": "openlineage.dataset-event",

@@ -19,6 +19,8 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
+from schemas.openlineage import MAX_MESSAGE_BYTES
+
 log = logging.getLogger(__name__)
 
 KAFKA_VERSION = "4.1.1"
@@ -161,6 +163,9 @@ class LocalBroker:
             "share.coordinator.state.topic.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "true",
+            # The stack's one message limit (schemas/openlineage.py) for every topic, faust's changelogs too.
+            "message.max.bytes": str(MAX_MESSAGE_BYTES),
+            "replica.fetch.max.bytes": str(MAX_MESSAGE_BYTES),
         }
         path = self.data_dir / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))

@@ -13,22 +13,24 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from processors.validation import problems
 from schemas.codec import Codec, CodecError
 from schemas.keys import partition_key
-from schemas.openlineage import MAX_EVENT_BYTES, OpenLineageError, decode, to_record
+from schemas.openlineage import MAX_EVENT_BYTES, MAX_MESSAGE_BYTES, OpenLineageError, decode, to_record
 from upriver import metrics
+from upriver.topics import effective_limit, read_message_limit, record_bytes, too_large
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH_EVENTS = 10_000
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a batch; each event is still held to MAX_EVENT_BYTES
+LIMIT_REFRESH_S = 1.0  # the events topic's max.message.bytes is read again at most this often (on a refusal)
 
 
 class IngestError(Exception):
@@ -68,17 +70,30 @@ def body_bytes(raw: bytes, content_encoding: str | None, limit: int = MAX_BODY_B
     return raw
 
 
+def event_bytes(event: Any) -> int:
+    """The size of one parsed event as a producer sends it (compact UTF-8 JSON), for a batch's events."""
+    return len(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
+
+
 class OpenLineageIngest:
-    """Maps, validates and publishes OpenLineage events; thread-safe (the HTTP server is threaded)."""
+    """Maps, validates and publishes OpenLineage events; thread-safe (the HTTP server is threaded).
+
+    An event whose Avro record does not fit the events topic's max.message.bytes (read from Kafka on first
+    use, and again when an event would not fit or Kafka refuses one as too large) is answered 413 naming
+    that limit: a topic created elsewhere may take less than the stack's MAX_MESSAGE_BYTES."""
 
     def __init__(self, kafka_config: Mapping[str, Any], topic: str, codec: Codec, timeout_s: float = 30.0) -> None:
-        self._producer = Producer(
-            {**kafka_config, "enable.idempotence": True, "acks": "all", "linger.ms": 2, "log_level": 3}
-        )
+        config = {"message.max.bytes": MAX_MESSAGE_BYTES, **kafka_config}
+        self._producer = Producer({**config, "enable.idempotence": True, "acks": "all", "linger.ms": 2, "log_level": 3})
+        self._kafka_config = dict(kafka_config)
+        self._producer_limit = int(config["message.max.bytes"])
         self._topic = topic
         self._codec = codec
         self._timeout = timeout_s
         self._lock = threading.Lock()
+        self._limit_lock = threading.Lock()
+        self._topic_limit: int | None = None
+        self._limit_read_at: float | None = None
 
     def prepare(self, doc: Any) -> tuple[bytes, bytes]:
         """(key, Avro value) for one parsed event; OpenLineageError says why it is refused."""
@@ -91,29 +106,68 @@ class OpenLineageIngest:
         except CodecError as exc:  # pragma: no cover - to_record builds schema-shaped records
             raise OpenLineageError(f"cannot encode: {exc}") from exc
 
-    def publish(self, messages: list[tuple[bytes, bytes]]) -> None:
-        """Publish and wait until Kafka acknowledged every message (IngestError 503 otherwise)."""
+    def message_limit(self, refresh: bool = False) -> int:
+        """The largest message the events topic takes from this producer: its max.message.bytes, read on first
+        use (and with `refresh`, again if the last read is LIMIT_REFRESH_S old), capped by the producer's."""
+        with self._limit_lock:
+            last = self._limit_read_at
+            if last is None or (refresh and time.monotonic() - last >= LIMIT_REFRESH_S):
+                self._read_limit()
+            return effective_limit(self._topic_limit, self._producer_limit)
+
+    def _read_limit(self) -> None:
+        read = read_message_limit(self._kafka_config, self._topic)
+        self._limit_read_at = time.monotonic()
+        if read is not None:
+            self._topic_limit = read
+
+    def oversized(self, message: tuple[bytes, bytes]) -> str | None:
+        """Why `message` cannot go to the events topic (over its message limit), or None when it fits."""
+        size = record_bytes(*message)
+        if size <= self.message_limit():
+            return None
+        limit = self.message_limit(refresh=True)  # raised since it was read?
+        return None if size <= limit else too_large(size, limit, self._topic)
+
+    def publish(self, messages: list[tuple[bytes, bytes]]) -> set[int]:
+        """Publish and wait until Kafka acknowledged every message; returns the indices of the ones Kafka
+        refused as too large (MSG_SIZE_TOO_LARGE). IngestError 503 for any other failure."""
         if not messages:
-            return
+            return set()
         done = threading.Event()
         pending = [len(messages)]
         errors: list[str] = []
+        oversized: set[int] = set()
 
-        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
-            if err is not None:
-                errors.append(str(err))
-            pending[0] -= 1
-            if pending[0] == 0:
-                done.set()
+        def delivered(index: int) -> Callable[[KafkaError | None, Message], None]:
+            def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+                if err is not None and err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+                    oversized.add(index)
+                elif err is not None:
+                    errors.append(str(err))
+                pending[0] -= 1
+                if pending[0] == 0:
+                    done.set()
+
+            return on_delivery
 
         with self._lock:
-            for key, value in messages:
+            for index, (key, value) in enumerate(messages):
                 while True:
                     try:
-                        self._producer.produce(self._topic, value=value, key=key, on_delivery=on_delivery)
+                        self._producer.produce(self._topic, value=value, key=key, on_delivery=delivered(index))
                         break
                     except BufferError:
                         self._producer.poll(0.05)
+                    except KafkaException as exc:  # refused before sending: librdkafka's own message.max.bytes
+                        error = exc.args[0] if exc.args else None
+                        if not (isinstance(error, KafkaError) and error.code() == KafkaError.MSG_SIZE_TOO_LARGE):
+                            raise IngestError(503, f"Kafka refused the event: {exc}") from None
+                        oversized.add(index)
+                        pending[0] -= 1
+                        break
+        if pending[0] == 0:
+            done.set()
         deadline = time.monotonic() + self._timeout
         while not done.is_set():
             if time.monotonic() > deadline:
@@ -121,6 +175,13 @@ class OpenLineageIngest:
             self._producer.poll(0.01)
         if errors:
             raise IngestError(503, f"Kafka refused {len(errors)} event(s): {errors[0]}")
+        return oversized
+
+    def _limit_after_refusal(self) -> int:
+        """The topic's limit read again: Kafka refused a message the limit read before said fits."""
+        with self._limit_lock:
+            self._read_limit()
+            return effective_limit(self._topic_limit, self._producer_limit)
 
     def one(self, body: bytes) -> None:
         """`POST /api/v1/lineage`: 201 when it returns; IngestError 400/413/503 otherwise."""
@@ -132,7 +193,12 @@ class OpenLineageIngest:
         except OpenLineageError as exc:
             metrics.INGESTED.labels("http", "rejected").inc()
             raise IngestError(400, str(exc)) from None
-        self.publish([message])
+        reason = self.oversized(message)
+        if reason is None and self.publish([message]):
+            reason = too_large(record_bytes(*message), self._limit_after_refusal(), self._topic)
+        if reason is not None:
+            metrics.INGESTED.labels("http", "rejected").inc()
+            raise IngestError(413, reason)
         metrics.INGESTED.labels("http", "accepted").inc()
 
     def batch(self, body: bytes) -> BatchResult:
@@ -147,18 +213,30 @@ class OpenLineageIngest:
         if len(events) > MAX_BATCH_EVENTS:
             raise IngestError(413, f"{len(events):,} events in one batch; the limit is {MAX_BATCH_EVENTS:,}")
         result = BatchResult(received=len(events))
-        messages = []
+        messages: list[tuple[bytes, bytes]] = []
+        indices: list[int] = []  # the event index of each message
         for i, event in enumerate(events):
             try:
-                size = len(json.dumps(event))
+                size = event_bytes(event)
                 if size > MAX_EVENT_BYTES:
                     raise OpenLineageError(f"event is {size:,} bytes; the limit is {MAX_EVENT_BYTES:,}")
-                messages.append(self.prepare(event))
+                message = self.prepare(event)
+                reason = self.oversized(message)
+                if reason is not None:
+                    raise OpenLineageError(reason)
+                messages.append(message)
+                indices.append(i)
             except OpenLineageError as exc:
                 result.failures.append({"index": i, "reason": str(exc)})
-        self.publish(messages)
-        result.successful = len(messages)
-        metrics.INGESTED.labels("http", "accepted").inc(len(messages))
+        refused = self.publish(messages)
+        if refused:
+            limit = self._limit_after_refusal()
+            for m in refused:
+                why = too_large(record_bytes(*messages[m]), limit, self._topic)
+                result.failures.append({"index": indices[m], "reason": why})
+            result.failures.sort(key=lambda f: int(f["index"]))
+        result.successful = len(messages) - len(refused)
+        metrics.INGESTED.labels("http", "accepted").inc(result.successful)
         metrics.INGESTED.labels("http", "rejected").inc(len(result.failures))
         return result
 

@@ -1,6 +1,6 @@
 """A message whose handling fails goes to the dead-letter topic with its reason and the agent goes on,
-through the real stack (issue 13, item 2): two OpenLineage events of one run, each well under Kafka's 1 MB,
-whose merged run record is over it (the worker cannot publish it), then a good event in the same batch."""
+through the real stack (issue 13, item 2): three OpenLineage events of one run, each under the stack's message
+limit, whose merged run record is over it (the worker cannot publish it), then a good event in the same batch."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from confluent_kafka import Producer
 from stack_support import isolated_settings
 
 from schemas.identity import node_id
+from schemas.openlineage import MAX_MESSAGE_BYTES
 from upriver.stack import LocalStack, free_port
 from upriver.stats import PipelineStats
 
@@ -40,14 +41,16 @@ def _event(run: str, etype: str, second: int, ins: list[str], outs: list[Any]) -
 
 def test_an_output_over_kafkas_limit_is_dead_lettered_and_the_batch_goes_on(stack: LocalStack) -> None:
     big, good = str(uuid.uuid4()), str(uuid.uuid4())
-    blob = {"doc": {"description": "x" * 600_000}}  # 600 KB a dataset: two of them in one run record
+    blob = {"doc": {"description": "x" * (MAX_MESSAGE_BYTES // 3 + 10_000)}}  # ~2.8 MB a dataset: three in one run
     events = [
         _event(big, "START", 1, ["src"], [{"namespace": "wh", "name": "a", "facets": blob}]),
-        _event(big, "COMPLETE", 2, ["src"], [{"namespace": "wh", "name": "b", "facets": blob}]),
-        _event(good, "COMPLETE", 3, ["src"], [{"namespace": "wh", "name": "good"}]),
+        _event(big, "RUNNING", 2, ["src"], [{"namespace": "wh", "name": "b", "facets": blob}]),
+        _event(big, "COMPLETE", 3, ["src"], [{"namespace": "wh", "name": "c", "facets": blob}]),
+        _event(good, "COMPLETE", 4, ["src"], [{"namespace": "wh", "name": "good"}]),
     ]
-    producer = Producer({"bootstrap.servers": stack.settings.kafka_bootstrap, "enable.idempotence": True})
-    for event in events:  # one partition key: the three arrive in order, in one batch or consecutive ones
+    producer = Producer({"bootstrap.servers": stack.settings.kafka_bootstrap, "enable.idempotence": True,
+                         "message.max.bytes": MAX_MESSAGE_BYTES})  # fmt: skip
+    for event in events:  # one partition key: the four arrive in order, in one batch or consecutive ones
         producer.produce(stack.settings.topics.openlineage, value=json.dumps(event).encode(), key=b"poison")
     assert producer.flush(30) == 0
     assert stack.storage is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -254,3 +255,33 @@ def test_request_metrics_label_only_known_routes() -> None:
     assert _route_label("/api/v1/lineage/batch") == "/api/v1/lineage/batch"
     assert _route_label("/ui/app.js") == "/ui/app.js"
     assert _route_label("/api/v1/upstream/../../etc/passwd") == "other"
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"job": {"namespace": "airflow", "name": "\ud800"}}, "job.name '\\ud800' is not valid Unicode"),
+        ({"producer": "p\udfff"}, "producer 'p\\udfff' is not valid Unicode"),
+        ({"run": {"runId": "\ud83d"}}, "run.runId '\\ud83d' is not valid Unicode"),
+    ],
+)
+def test_lone_surrogates_in_required_fields_are_refused(change: dict[str, Any], fragment: str) -> None:
+    """JSON's \\ud800 escapes decode to lone surrogates, which Avro cannot encode: the wiring used to raise
+    UnicodeEncodeError (PROCESSING dead letter; HTTP 500) instead of refusing the event (fuzz target)."""
+    with pytest.raises(OpenLineageError, match=re.escape(fragment)):
+        to_record(decode(json.dumps(event(**change)).encode()))
+
+
+def test_lone_surrogates_in_optional_places_are_dropped_and_the_event_encodes() -> None:
+    symlink = {"symlinks": {"identifiers": [{"namespace": "\ud800", "name": "t", "type": "TABLE"}]}}
+    doc = event(
+        schemaURL="\udfff",
+        run={"runId": RUN_ID, "facets": {"parent": {"run": {"runId": "\ud800"}}}},
+        inputs=[{"namespace": "pg", "name": "t", "facets": symlink}],
+        outputs=[{"namespace": "sf", "name": "o", "facets": {"version": {"datasetVersion": "\ud800"}}}],
+    )
+    record = to_record(decode(json.dumps(doc).encode()))
+    assert record["parent_run_id"] is None and record["outputs"][0]["version"] is None
+    assert (record["inputs"][0]["namespace"], record["inputs"][0]["name"]) == ("pg", "t")  # the odd symlink skipped
+    codec = make_codec("lineage_event")
+    assert codec.decode(codec.encode(record))["schema_url"].startswith("https://openlineage.io/")

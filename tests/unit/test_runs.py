@@ -174,3 +174,35 @@ def test_merge_all_groups_by_run() -> None:
     a = _ev("a", "START", 1)
     b = {**_ev("b", "START", 2), "run_id": "run-2"}
     assert set(merge_all([a, b])) == {RUN, "run-2"}
+
+
+def test_lone_surrogates_in_facets_never_reach_the_avro_outputs() -> None:
+    """JSON escapes like \\ud800 decode to lone surrogates, which the run and edge codecs cannot encode (the
+    event was dead-lettered as PROCESSING after its run record had been published; fuzz target)."""
+    from schemas.codec import make_codec
+
+    lineage = {"columnLineage": {"fields": {
+        "\ud800": {"inputFields": [{"namespace": "warehouse", "name": "t", "field": "a"}]},
+        "ok": {"inputFields": [{"namespace": "warehouse", "name": "t", "field": "\udc00"},
+                               {"namespace": "warehouse", "name": "t", "field": "b",
+                                "transformations": [{"type": "\ud801"}, {"type": "INDIRECT", "subtype": "\ud802"}]}]},
+    }}}  # fmt: skip
+    out = _ref("DATASET", "warehouse", "o", facets=json.dumps(lineage))
+    error = json.dumps({"errorMessage": {"message": "boom \ud800"}})
+    state = merge(None, _ev("e1", "FAIL", 10, [_ref("DATASET", "warehouse", "t")], [out], facets=error))[0]
+    assert state.error == "boom ?"
+    make_codec("run").encode(run_record(state, 0))
+    columns = [e for e in edges(state, 0) if e["edge_type"].startswith("COLUMN")]
+    assert [(e["src"], e["dst"], e["edge_type"]) for e in columns] == [
+        ("dataset:warehouse/t#b", "dataset:warehouse/o#ok", "COLUMN_DIRECT")  # the odd transformations skipped
+    ]
+    for edge in edges(state, 0):
+        make_codec("edge").encode(edge)
+
+
+def test_absurdly_deep_aliases_read_as_absent() -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    src = _ref("DATASET", "warehouse", "t", facets='{"upriverAliases": ' + deep + "}")
+    out = _ref("DATASET", "warehouse", "o", facets='{"columnLineage": {"fields": {}}}')
+    state = merge(None, _ev("e1", "COMPLETE", 10, [src], [out]))[0]
+    assert [e["src"] for e in edges(state, 0)] == ["dataset:warehouse/t"]  # was RecursionError

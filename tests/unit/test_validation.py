@@ -41,6 +41,8 @@ def test_valid_event_is_accepted_as_decoded_record() -> None:
         ({"run_id": ""}, "run_id is empty"),
         ({"producer": ""}, "producer is empty"),
         ({"inputs": (ArtifactRef("dataset", "w", "t"),)}, "inputs[0].kind 'dataset'"),
+        # `$` matched before a trailing newline: accepted, then IdentityError in processors/runs.py (fuzz target)
+        ({"inputs": (ArtifactRef("DATASET\n", "w", "t"),)}, "inputs[0].kind 'DATASET\\n'"),
         ({"outputs": (ArtifactRef("MODEL", "", "m"),)}, "outputs[0].namespace is empty"),
         ({"outputs": (ArtifactRef("MODEL", "r", ""),)}, "outputs[0].name is empty"),
     ],
