@@ -1,8 +1,9 @@
 """LineageEmitter: publishes Avro LineageEvents to Kafka with an idempotent confluent-kafka producer.
 
 Keys follow `schemas.keys.partition_key` (a run's events stay ordered, duplicates co-partition).
-Delivery failures are collected from librdkafka's callbacks and raised by `flush()`; nothing here
-decides lineage.
+Failures are collected, each with librdkafka's reason: events produce() refuses (e.g. over
+message.max.bytes) at once, failed deliveries from librdkafka's callbacks; `flush()` raises them all
+as one DeliveryError, so one bad event never stops the others. Nothing here decides lineage.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from schemas.codec import Codec, make_codec
 from schemas.keys import partition_key
@@ -38,19 +39,45 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
 
 
 class DeliveryError(RuntimeError):
-    """Some events were not delivered; `failures` lists (key, error) so the caller can re-emit them."""
+    """Some events were not delivered: `failures` lists (key, reason) for each one Kafka or librdkafka
+    refused, so the caller can re-emit them; `pending` counts those still queued when flush gave up."""
 
-    def __init__(self, failures: list[tuple[bytes | None, str]]) -> None:
+    def __init__(self, failures: list[tuple[bytes | None, str]], pending: int = 0) -> None:
         self.failures = failures
-        sample = "; ".join(f"{k!r}: {e}" for k, e in failures[:3])
-        super().__init__(f"{len(failures)} lineage event(s) not delivered ({sample})")
+        self.pending = pending
+        parts = [f"{len(failures)} failed ({'; '.join(f'{k!r}: {e}' for k, e in failures[:3])})"] if failures else []
+        parts += [f"{pending} still queued"] if pending else []
+        super().__init__(f"{len(failures) + pending} lineage event(s) not delivered: " + ", ".join(parts))
 
 
 @dataclass
 class EmitterStats:
+    """`sent`: every event handed to emit/send_encoded; `failed`: refused by produce() or not delivered.
+    sent - delivered - failed are still queued."""
+
     sent: int = 0
     delivered: int = 0
     failed: int = 0
+
+
+def is_too_large(exc: BaseException) -> bool:
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return isinstance(err, KafkaError) and err.code() == KafkaError.MSG_SIZE_TOO_LARGE
+
+
+def produce_failure_reason(exc: BaseException, size: int, limit: int) -> str:
+    """Why produce() refused an event of `size` bytes (key + value), with librdkafka's error name."""
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    if isinstance(err, KafkaError):
+        if err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+            return f"too large: {size} bytes, over message.max.bytes = {limit} ({err.name()})"
+        return f"refused by the producer: {err.name()}: {err.str()}"
+    return f"refused by the producer: {type(exc).__name__}: {exc}"
+
+
+def delivery_failure_reason(err: KafkaError) -> str:
+    """librdkafka's reason for a failed delivery, e.g. `_MSG_TIMED_OUT: Local: Message timed out`."""
+    return f"{err.name()}: {err.str()}"
 
 
 def new_event(
@@ -101,6 +128,7 @@ class LineageEmitter:
         conf = {**PRODUCER_DEFAULTS, **kafka_config, **(producer_overrides or {})}
         conf["enable.idempotence"] = True  # not negotiable: dedup and ordering rely on it
         self._config = conf  # kept for inspection; may hold secrets, so never log it
+        self._max_bytes = int(conf.get("message.max.bytes", 1_000_000))
         self._producer = Producer(conf)
         self._failures: list[tuple[bytes | None, str]] = []
         self.stats = EmitterStats()
@@ -110,12 +138,15 @@ class LineageEmitter:
             self.stats.delivered += 1
             return
         self.stats.failed += 1
-        self._failures.append((msg.key(), str(err)))
+        self._failures.append((msg.key(), delivery_failure_reason(err)))
         log.error("lineage event not delivered to %s (key %r): %s", self.topic, msg.key(), err)
 
     def emit(self, event: LineageEvent) -> None:
-        """Queue one event (non-blocking unless the local queue is full, then it waits for room)."""
-        self.send_encoded(self._codec.encode(event.to_record()), partition_key(event.run_id))
+        """Queue one event (non-blocking unless the local queue is full, then it waits for room).
+
+        An event produce() refuses (too large, ...) is logged with its id and size and counted as failed;
+        `flush()` raises it with the others."""
+        self._produce(self._codec.encode(event.to_record()), partition_key(event.run_id), event.event_id)
 
     def emit_many(self, events: Iterable[LineageEvent]) -> int:
         n = 0
@@ -126,6 +157,10 @@ class LineageEmitter:
 
     def send_encoded(self, value: bytes, key: bytes | None) -> None:
         """Queue an already-encoded payload as is (replays, tests of bad input)."""
+        self._produce(value, key, None)
+
+    def _produce(self, value: bytes, key: bytes | None, event_id: str | None) -> None:
+        self.stats.sent += 1
         while True:
             try:
                 self._producer.produce(self.topic, value=value, key=key, on_delivery=self._on_delivery)
@@ -133,17 +168,22 @@ class LineageEmitter:
             except BufferError:
                 # Back-pressure: the local queue is full; serve delivery reports to make room.
                 self._producer.poll(0.05)
-        self.stats.sent += 1
+            except KafkaException as exc:  # refused at once, e.g. MSG_SIZE_TOO_LARGE: fail this event only
+                size = len(value) + len(key or b"")
+                reason = produce_failure_reason(exc, size, self._max_bytes)
+                self.stats.failed += 1
+                self._failures.append((key, reason))
+                log.error("lineage event %s (key %r, %d bytes) not sent to %s: %s",
+                          event_id or "-", key, size, self.topic, reason)  # fmt: skip
+                return
         self._producer.poll(0)
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait for every queued event; raise DeliveryError for any that failed or are still queued."""
         remaining = self._producer.flush(timeout)
         failures, self._failures = self._failures, []
-        if remaining:
-            failures.append((None, f"{remaining} event(s) still queued after {timeout}s"))
-        if failures:
-            raise DeliveryError(failures)
+        if failures or remaining:
+            raise DeliveryError(failures, remaining)
 
     def close(self, timeout: float = 30.0) -> None:
         self.flush(timeout)

@@ -8,6 +8,6 @@ SENT = Counter("upriver_sdk_events_sent_total", "Lineage events handed to the Ka
 DELIVERED = Counter("upriver_sdk_events_delivered_total", "Lineage events Kafka acknowledged")
 DROPPED = Counter(
     "upriver_sdk_events_dropped_total",
-    "Lineage events lost, by reason (buffer_full, delivery_failed, encode_error)",
+    "Lineage events lost, by reason (buffer_full, encode_error, too_large, produce_failed, delivery_failed)",
     ["reason"],
 )

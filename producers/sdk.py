@@ -8,7 +8,9 @@
 
 Entering the block emits START; leaving it emits COMPLETE with everything read and written, or FAIL with
 the exception's type and message (and the exception propagates). A run opened inside another run's
-block gets it as parent. Emitting never blocks or raises on Kafka trouble (see producers/transports.py).
+block gets it as parent. Emitting never blocks or raises on Kafka trouble, nor for an event Kafka refuses
+(one over message.max.bytes, 1 MB by default): such an event is logged with its id and size and counted as
+failed, with its reason, in `flush()`'s FlushReport (see producers/transports.py).
 """
 
 from __future__ import annotations
@@ -253,6 +255,7 @@ class Emitter:
         return self._clock() if self._clock is not None else time.time_ns() // 1_000_000
 
     def send(self, event: LineageEvent) -> None:
+        """Hand `event` to the transport; KafkaTransport never raises (what it cannot queue is counted)."""
         self.transport.send(event)
 
     def run(
@@ -325,7 +328,7 @@ class Emitter:
         return self._signal(EventType.RETIRE, JobKind.OTHER, [subject], at=at)
 
     def flush(self, timeout: float = 10.0) -> FlushReport:
-        """Wait up to `timeout` s; report what was delivered, failed, dropped or is still queued."""
+        """Wait up to `timeout` s; report what was delivered, failed, dropped or is still queued, and why."""
         return self.transport.flush(timeout)
 
     def close(self, timeout: float = 10.0) -> FlushReport:

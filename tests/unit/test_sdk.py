@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from producers.sdk import Emitter, RunContext, artifact, lineage_step, parse_ref
-from producers.transports import InMemoryTransport
+from producers.transports import FlushReport, InMemoryTransport, KafkaTransport
 from schemas.model import ArtifactRef, EventType
 
 
@@ -141,3 +144,49 @@ def test_docs_example_runs() -> None:
     kinds = [e.event_type.value for e in emitter.transport.events]
     assert kinds.count("START") == kinds.count("COMPLETE") == 2
     assert {"DEPLOY", "DRIFT"} <= set(kinds)
+
+
+def _closed_port() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"  # nothing listens once the socket is closed
+
+
+def _too_large_total() -> float:
+    return REGISTRY.get_sample_value("upriver_sdk_events_dropped_total", {"reason": "too_large"}) or 0.0
+
+
+def test_an_event_kafka_refuses_never_raises_and_is_reported_failed_with_its_size(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # librdkafka refuses an event over message.max.bytes (1 MB by default) in produce(), before any
+    # broker is involved: no broker is needed to see it, and nothing else is queued.
+    blob = "x" * 1_100_000
+    emitter = Emitter(KafkaTransport(_closed_port(), "t", message_timeout_ms=500))
+    before = _too_large_total()
+    reached_the_end = False
+    with caplog.at_level(logging.WARNING, logger="producers.transports"), emitter.run("dump", facets={"blob": blob}):
+        reached_the_end = True  # START (over 1 MB) did not raise into the block
+    assert reached_the_end
+    report = emitter.flush(timeout=1)
+    # START and COMPLETE both carry the run's facets, so both are over the limit.
+    assert (report.sent, report.delivered, report.failed, report.dropped, report.pending) == (2, 0, 2, 0, 0)
+    assert not report.ok and "all delivered" not in str(report)
+    assert len(report.lost) == 2 and len({lost.event_id for lost in report.lost}) == 2
+    for lost in report.lost:
+        assert lost.size is not None and lost.size > len(blob)
+        assert f"too large: {lost.size} bytes, over message.max.bytes = 1000000" in lost.reason
+        assert lost.reason in str(report)
+    assert _too_large_total() - before == 2
+    logged = [r.getMessage() for r in caplog.records if r.name == "producers.transports"]
+    for lost in report.lost:  # logged once each, with the event's id and size
+        assert len([m for m in logged if lost.event_id in m and f"({lost.size} bytes)" in m]) == 1
+
+
+def test_flush_report_text_matches_its_counts() -> None:
+    assert str(FlushReport(3, 3, 0, 0, 0)).startswith("all delivered: 3 sent, 3 delivered")
+    lossy = FlushReport(5, 2, 1, 1, 1, reasons=(("too large: 2000000 bytes", 1), ("local buffer full", 1)))
+    text = str(lossy)
+    assert not lossy.ok and "all delivered" not in text
+    assert text.startswith("INCOMPLETE, 3 of 5 not delivered: 5 sent, 2 delivered, 1 failed, 1 dropped, 1 still")
+    assert "1 x too large: 2000000 bytes" in text and "1 x local buffer full" in text
