@@ -3,6 +3,12 @@
 Offsets are committed only after every insert of the batch returned; on partition assignment the loader
 reads the highest stored offset per partition from ClickHouse and skips what is already there, so a
 crash between insert and commit never stores a row twice. It never drops a batch it failed to insert.
+
+ClickHouse errors come classified by the writer: a RetryableSinkError (server away, overloaded) is retried
+with the same batch and dedup token until it succeeds; a PermanentSinkError (unknown table, wrong
+columns, bad data) ends `run()` with SinkStoppedError, whose message names the table, the action and
+ClickHouse's answer; any other exception (a bug) ends it as it is. Either way nothing past the last
+committed batch is committed, so a sink restarted after the fix re-reads exactly what was not stored.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from sinks.rows import (
     health_row,
     run_row,
 )
-from sinks.writer import RetryableSinkError, RowWriter
+from sinks.writer import PermanentSinkError, RetryableSinkError, RowWriter
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +122,21 @@ class _StopRequestedError(Exception):
     """Internal: stop was requested while waiting for ClickHouse; abandon without committing."""
 
 
+class SinkStoppedError(Exception):
+    """The loader stopped because a write failed and retrying will not help; the message says why.
+
+    Offsets past the last committed batch stay uncommitted: fix the cause and start the sink again.
+    """
+
+    def __init__(self, table: str, action: str, cause: PermanentSinkError) -> None:
+        super().__init__(
+            f"{action} on table {table} failed permanently, the sink stopped (nothing past the last "
+            f"committed batch was committed; fix the cause and restart the sink): {cause}"
+        )
+        self.table = table
+        self.action = action
+
+
 def _decoded(codec: Codec, to_row: Callable[[Mapping[str, Any], int, int], Row]) -> RowFn:
     def row_fn(value: bytes, partition: int, offset: int) -> Row:
         return to_row(codec.decode(value), partition, offset)
@@ -184,7 +205,10 @@ class SinkLoader:
     # ---- public -------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Load until `stop` is set, then flush what is buffered (if ClickHouse takes it) and close."""
+        """Load until `stop` is set, then flush what is buffered (if ClickHouse takes it) and close.
+
+        Raises SinkStoppedError when a write fails permanently (see the module's docstring).
+        """
         self._stop = stop
         try:
             while not stop.is_set():
@@ -386,7 +410,10 @@ class SinkLoader:
         self._batch_started = None
 
     def _with_retry(self, table: str, action: str, call: Callable[[], Any]) -> Any:
-        """`call()` until it returns; RetryableSinkError waits with capped back-off, forever or until stop."""
+        """`call()` until it returns; RetryableSinkError waits with capped back-off, forever or until stop.
+
+        PermanentSinkError is raised as SinkStoppedError (the batch stays uncommitted).
+        """
         attempt = 0
         while True:
             try:
@@ -406,7 +433,10 @@ class SinkLoader:
                     exc,
                 )
                 self._sleep(delay)
-            except Exception:
+            except PermanentSinkError as exc:
+                self._metrics.insert_failures.labels(table).inc()
+                raise SinkStoppedError(table, action, exc) from exc
+            except Exception:  # not a ClickHouse answer (a bug, a crash): propagates as it is
                 self._metrics.insert_failures.labels(table).inc()
                 raise
 

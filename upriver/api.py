@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from http import HTTPStatus
@@ -179,6 +180,10 @@ def _route(reader: LineageReader, path: str, params: dict[str, list[str]]) -> di
 
 READ_TIMEOUT_S = 30.0
 
+# The /healthz body of a supervising process (upriver.stack.LocalStack.health): `status` "ok" answers 200,
+# anything else 503 with the body naming the dead stages.
+HealthCheck = Callable[[], dict[str, Any]]
+
 
 class _Server(ThreadingHTTPServer):
     """A thread per connection (keep-alive), a real listen backlog: the stdlib's 5 reset about half of the
@@ -191,7 +196,8 @@ class _Server(ThreadingHTTPServer):
 class ApiServer:
     """Serves the read API (`handle`), OpenLineage ingest (POST, when `ingest` is given) and /metrics on
     host:port in daemon threads; `stop()` shuts it down. With `token`, every /api/ request needs
-    `Authorization: Bearer <token>` (the OpenLineage transports' api_key); /healthz and /metrics do not."""
+    `Authorization: Bearer <token>` (the OpenLineage transports' api_key); /healthz and /metrics do not.
+    With `health` (a supervisor's HealthCheck) /healthz answers its body, 503 unless its status is ok."""
 
     def __init__(
         self,
@@ -201,6 +207,7 @@ class ApiServer:
         ingest: OpenLineageIngest | None = None,
         token: str = "",
         read_timeout_s: float = READ_TIMEOUT_S,
+        health: HealthCheck | None = None,
     ) -> None:
         outer = self
 
@@ -225,7 +232,11 @@ class ApiServer:
                     return
                 body: dict[str, Any] | TextBody
                 try:
-                    status, body = 200, handle(outer.reader, url.path, url.query)
+                    if url.path == "/healthz" and outer.health is not None:  # the stages' state (stack.py)
+                        body = outer.health()
+                        status = 200 if body.get("status") == "ok" else 503
+                    else:
+                        status, body = 200, handle(outer.reader, url.path, url.query)
                 except ApiError as exc:
                     status, body = exc.status, {"error": str(exc)}
                 except Exception as exc:
@@ -344,6 +355,7 @@ class ApiServer:
         self.reader = reader
         self.ingest = ingest
         self.token = token
+        self.health = health
         self._server = _Server((host, port), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="upriver-api", daemon=True)
 

@@ -15,7 +15,7 @@ from sinks.clickhouse import connect
 from sinks.loader import SinkLoader, build_sink
 from sinks.migrations import apply_migrations
 from sinks.writer import ClickHouseWriter
-from upriver.api import ApiServer
+from upriver.api import ApiServer, HealthCheck
 from upriver.ingest import OpenLineageIngest
 from upriver.lineage import LineageReader
 from upriver.settings import Settings
@@ -72,9 +72,13 @@ def sink_loader(settings: Settings, storage: Storage) -> SinkLoader:
     return build_sink(settings, writer)
 
 
-def api_server(settings: Settings, storage: Storage, port: int | None = None) -> ApiServer:
-    """The HTTP server of a process that owns ClickHouse: read API, health, OpenLineage ingest, /metrics."""
+def api_server(
+    settings: Settings, storage: Storage, port: int | None = None, health: HealthCheck | None = None
+) -> ApiServer:
+    """The HTTP server of a process that owns ClickHouse: read API, health, OpenLineage ingest, /metrics.
+
+    `health` is the /healthz body of a supervisor (LocalStack.health); without it /healthz says ok."""
     codec = make_codec("lineage_event", settings.schema_registry_url, settings.topics.events)
     ingest = OpenLineageIngest(settings.kafka_config(), settings.topics.events, codec)
     port = settings.api_port if port is None else port
-    return ApiServer(storage.reader(), settings.api_host, port, ingest=ingest, token=settings.api_token)
+    return ApiServer(storage.reader(), settings.api_host, port, ingest=ingest, token=settings.api_token, health=health)

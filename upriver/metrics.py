@@ -22,3 +22,9 @@ REQUEST_SECONDS = Histogram(
     ["method", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+
+STAGE_UP = Gauge(
+    "upriver_stage_up",
+    "1 while a stage of the local stack (sink, worker, lag, broker) runs; 0 once it stopped unexpectedly",
+    ["stage"],
+)

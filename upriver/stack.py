@@ -2,6 +2,11 @@
 
 With embedded ClickHouse only one process may open the database, so the sink and the read API run
 in this (the controlling) process; the worker is a child process. Stops everything it started.
+
+It supervises its stages (the sink thread, the worker child, the lag monitor thread and the broker child
+when it started one): a stage that ends without being asked to (an exception, an exit) is recorded once,
+logged at ERROR, `upriver_stage_up{stage}` goes to 0 and `/healthz` answers 503 naming it. Nothing
+restarts it: `failures()` lists the dead stages; `upriver up` exits non-zero on the first one.
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ import sys
 import threading
 import time
 import urllib.request
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
+from sinks.loader import SinkLoader, SinkStoppedError
+from upriver import metrics
 from upriver.api import ApiServer
 from upriver.broker import LocalBroker, ensure_jars
 from upriver.components import Storage, api_server, open_storage, sink_loader
@@ -53,6 +60,34 @@ def read_state(home: Path) -> dict[str, Any] | None:
     return state
 
 
+STAGES = ("broker", "worker", "sink", "lag")
+_SUPERVISE_S = 0.5
+
+
+@dataclass(frozen=True)
+class StageFailure:
+    """A stage that stopped without being asked to: why, and where its log is."""
+
+    stage: str
+    reason: str
+    log: str
+    at_ms: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stage": self.stage, "reason": self.reason, "log": self.log, "at": self.at_ms}
+
+
+def exit_reason(returncode: int) -> str:
+    """A child's exit status in words: `exited with status 1`, `killed by SIGKILL (exit status -9)`."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"killed by {name} (exit status {returncode})"
+    return f"exited with status {returncode}"
+
+
 class LocalStack:
     def __init__(self, settings: Settings, *, api_port: int | None = None, worker_log_level: str = "WARNING"):
         self.settings = settings
@@ -66,6 +101,12 @@ class LocalStack:
         self._sink_thread: threading.Thread | None = None
         self.lag: LagMonitor | None = None
         self.log_dir = settings.home / "logs"
+        self._failures: dict[str, StageFailure] = {}
+        self._watched: set[str] = set()  # stages started and not asked to stop
+        self._labelled: set[str] = set()  # stages whose upriver_stage_up this stack set
+        self._lock = threading.Lock()
+        self._supervisor_stop = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self, timeout: float = 120.0) -> LocalStack:
@@ -75,19 +116,31 @@ class LocalStack:
             ensure_jars(self.settings.cache_dir)
             self.broker = LocalBroker(self.settings.home / "kafka", self.settings.cache_dir)
             self.settings = self.settings.with_bootstrap(self.broker.start(timeout=timeout))
+            self._watch("broker")
         self.settings = replace(self.settings, metrics_port=self.settings.metrics_port or free_port())
         ensure_topics({**self.settings.kafka_config(), "log_level": 3}, self.settings.topics)
         self.storage = open_storage(self.settings)
         self.start_sink()
         self.start_worker()
         self.lag = LagMonitor.for_pipeline(self.settings).start()
+        self._watch("lag")
         if self._api_port >= 0:
-            self.api = api_server(self.settings, self.storage, self._api_port).start()
+            self.api = api_server(self.settings, self.storage, self._api_port, health=self.health).start()
+        self._supervisor_stop = threading.Event()
+        self._supervisor = threading.Thread(
+            target=self._supervise, args=(self._supervisor_stop,), name="upriver-supervisor", daemon=True
+        )
+        self._supervisor.start()
         self._write_state()
         return self
 
     def stop(self) -> None:
+        self._supervisor_stop.set()
+        if self._supervisor is not None:
+            self._supervisor.join(5)
+            self._supervisor = None
         if self.lag is not None:
+            self._unwatch("lag")
             self.lag.stop()
             self.lag = None
         if self.api is not None:
@@ -96,7 +149,12 @@ class LocalStack:
         self.stop_worker()
         self.stop_sink()
         if self.broker is not None:
+            self._unwatch("broker")
             self.broker.stop()
+        with self._lock:
+            for stage in self._labelled:
+                metrics.STAGE_UP.remove(stage)
+            self._labelled.clear()
         (self.settings.home / STATE_FILE).unlink(missing_ok=True)
 
     def __enter__(self) -> LocalStack:
@@ -118,10 +176,83 @@ class LocalStack:
         }
         (self.settings.home / STATE_FILE).write_text(json.dumps(state, indent=2))
 
+    # -- supervision -----------------------------------------------------------------------------
+    def failures(self) -> list[StageFailure]:
+        """The stages that stopped without being asked to, in the order they did (checked now)."""
+        self.check()
+        with self._lock:
+            return sorted(self._failures.values(), key=lambda f: f.at_ms)
+
+    def health(self) -> dict[str, Any]:
+        """The `/healthz` body: status `ok` or `unhealthy`, each watched stage up or down, the failures."""
+        failed = self.failures()
+        with self._lock:
+            stages = {s: "down" if s in self._failures else "up" for s in STAGES if s in self._labelled}
+        body: dict[str, Any] = {"status": "unhealthy" if failed else "ok", "stages": stages}
+        if failed:
+            body["failed"] = [f.to_json() for f in failed]
+        return body
+
+    def check(self) -> None:
+        """Record every watched stage that is no longer running (the supervisor calls this twice a second)."""
+        with self._lock:
+            watched = set(self._watched)
+        if "sink" in watched and self._sink_thread is not None and not self._sink_thread.is_alive():
+            # the thread's own wrapper records why; this catches an end it could not see
+            self._fail("sink", "the sink thread ended without being asked to stop", "this process's log")
+        worker = self.worker
+        if "worker" in watched and worker is not None and worker.poll() is not None:
+            self._fail("worker", f"the worker process {exit_reason(worker.returncode)}", str(self._worker_log))
+        lag = self.lag
+        if "lag" in watched and lag is not None and not lag.alive() and not lag.stopping:
+            reason = lag.failure or "the lag monitor thread ended without being asked to stop"
+            self._fail("lag", reason, "this process's log")
+        broker = self.broker
+        if "broker" in watched and broker is not None and not broker.is_running():
+            self._fail("broker", "the Kafka broker process exited", str(broker.data_dir / "logs" / "server.log"))
+
+    def _supervise(self, stop: threading.Event) -> None:
+        while not stop.wait(_SUPERVISE_S):
+            try:
+                self.check()
+            except Exception:  # the supervisor itself must not die silently
+                log.exception("stage supervision failed")
+
+    def _watch(self, stage: str) -> None:
+        with self._lock:
+            self._watched.add(stage)
+            self._failures.pop(stage, None)
+            self._labelled.add(stage)
+        metrics.STAGE_UP.labels(stage).set(1)
+
+    def _unwatch(self, stage: str) -> None:
+        """`stage` is being stopped on purpose: its end is not a failure."""
+        with self._lock:
+            self._watched.discard(stage)
+
+    def _fail(self, stage: str, reason: str, where: str, exc: BaseException | None = None) -> None:
+        """Record `stage` as dead (once; not if it is being stopped on purpose) and say so at ERROR."""
+        with self._lock:
+            if stage not in self._watched or stage in self._failures:
+                return
+            self._failures[stage] = StageFailure(stage, reason, where, time.time_ns() // 1_000_000)
+        metrics.STAGE_UP.labels(stage).set(0)
+        log.error(
+            "stage %s stopped: %s (log: %s); nothing restarts it: /healthz answers 503",
+            stage,
+            reason,
+            where,
+            exc_info=exc,
+        )
+
     # -- worker (child process) ------------------------------------------------------------------
+    @property
+    def _worker_log(self) -> Path:
+        return self.log_dir / "worker.log"
+
     def start_worker(self) -> None:
         env = {**os.environ, **self.settings.to_env()}
-        out = (self.log_dir / "worker.log").open("ab")
+        out = self._worker_log.open("ab")
         self.worker = subprocess.Popen(
             [sys.executable, "-m", "upriver", "worker", "--log-level", self._worker_log_level],
             env=env,
@@ -130,8 +261,11 @@ class LocalStack:
             start_new_session=True,
         )
         out.close()
+        self._watch("worker")
 
     def stop_worker(self, kill: bool = False, timeout: float = 30.0) -> None:
+        """Stop the worker on purpose (not a failure; `self.worker.kill()` is one)."""
+        self._unwatch("worker")
         if self.worker is None:
             return
         if self.worker.poll() is None:
@@ -181,11 +315,24 @@ class LocalStack:
         loader = sink_loader(self.settings, self.storage)
         self._sink_stop = threading.Event()
         self._sink_thread = threading.Thread(
-            target=loader.run, args=(self._sink_stop,), name="upriver-sink", daemon=True
+            target=self._run_sink, args=(loader, self._sink_stop), name="upriver-sink", daemon=True
         )
+        self._watch("sink")
         self._sink_thread.start()
 
+    def _run_sink(self, loader: SinkLoader, stop: threading.Event) -> None:
+        try:
+            loader.run(stop)
+        except SinkStoppedError as exc:
+            self._fail("sink", str(exc), "this process's log")
+        except BaseException as exc:  # a bug: the ERROR line carries its traceback
+            self._fail("sink", f"the sink thread failed: {type(exc).__name__}: {exc}", "this process's log", exc)
+        else:
+            if not stop.is_set():
+                self._fail("sink", "the sink loop returned without being asked to stop", "this process's log")
+
     def stop_sink(self, timeout: float = 30.0) -> None:
+        self._unwatch("sink")
         if self._sink_thread is None:
             return
         self._sink_stop.set()

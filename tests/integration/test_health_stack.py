@@ -225,7 +225,7 @@ def test_a_real_prometheus_scrapes_the_stack_and_evaluates_the_rules(loaded: Loa
                 break
             time.sleep(0.5)
         assert len(targets) == 2 and all(t["health"] == "up" for t in targets), targets
-        assert len(rules) == 9 and all(r["health"] == "ok" for r in rules), rules
+        assert len(rules) == 10 and all(r["health"] == "ok" for r in rules), rules
         # the stopped ingest is past its SLA and drift reaches models: both rules see it
         assert states.get("UpriverStaleArtifacts") in ("pending", "firing"), states
         assert states.get("UpriverDriftReachesModels") == "firing", states
