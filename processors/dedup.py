@@ -7,6 +7,7 @@ anywhere else it is a duplicate (drop it). Entries older than the retention are 
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from enum import Enum
 from typing import Any
@@ -50,20 +51,51 @@ def expired(entries: Iterable[tuple[Any, Seen]], now_ms: int, retention_ms: int,
 
 
 class Positions:
-    """The highest offset this process has handled, per partition of the events topic.
+    """Exactly which offsets this process has handled, per partition of the events topic.
 
     faust may hand a worker messages it already handled in this process (after start-up recovery it
     seeks back to the committed offset). Their output is already queued and is flushed before any
     commit, so skipping them is safe; a crash loses this memory together with that output, and the
-    restarted process handles them again (REPLAY).
+    restarted process handles them again (REPLAY). Exact, not a high-water mark: faust can drop fetched
+    messages of a partition it considers inactive and hand them over later (after a seek back), and a
+    message below the highest handled offset that was never handled must be handled then, not skipped.
+    Kept as the contiguous handled prefix per partition plus the handled offsets above it.
     """
 
     def __init__(self) -> None:
-        self._done: dict[int, int] = {}
+        # partition -> sorted, disjoint, non-adjacent [first, last] runs of handled offsets (usually one)
+        self._runs: dict[int, list[list[int]]] = {}
 
     def handled(self, partition: int, offset: int) -> bool:
-        return offset <= self._done.get(partition, -1)
+        runs = self._runs.get(partition)
+        if not runs:
+            return False
+        last = runs[-1]
+        if last[0] <= offset <= last[1]:  # the common case: inside the newest run
+            return True
+        i = bisect.bisect_right(runs, [offset, 2**63]) - 1
+        return i >= 0 and runs[i][0] <= offset <= runs[i][1]
 
     def mark(self, partition: int, offset: int) -> None:
-        if offset > self._done.get(partition, -1):
-            self._done[partition] = offset
+        runs = self._runs.setdefault(partition, [])
+        if runs and runs[-1][1] + 1 == offset:  # the common case: the next offset
+            runs[-1][1] = offset
+            return
+        if self.handled(partition, offset):
+            return
+        i = bisect.bisect_right(runs, [offset, 2**63])  # runs[:i] start at or before offset
+        joins_left = i > 0 and runs[i - 1][1] + 1 == offset
+        joins_right = i < len(runs) and runs[i][0] - 1 == offset
+        if joins_left and joins_right:
+            runs[i - 1][1] = runs[i][1]
+            del runs[i]
+        elif joins_left:
+            runs[i - 1][1] = offset
+        elif joins_right:
+            runs[i][0] = offset
+        else:
+            runs.insert(i, [offset, offset])
+
+    def gaps(self, partition: int) -> int:
+        """How many holes lie between the offsets handled (0: one contiguous run)."""
+        return max(0, len(self._runs.get(partition, ())) - 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -37,13 +39,34 @@ def test_expired_never_evicts_a_live_entry(times: list[int], now: int) -> None:
         assert (key in gone) == (value[2] < now - 1_000)
 
 
-def test_positions_skip_what_this_process_already_handled() -> None:
+def test_positions_skip_exactly_what_this_process_already_handled() -> None:
+    """faust can drop fetched messages and hand them over later, after higher offsets were handled: an offset
+    below the highest handled one that was never handled is not skipped (a high-water mark lost it)."""
     from processors.dedup import Positions
 
     positions = Positions()
     assert not positions.handled(0, 0)
     positions.mark(0, 5)
-    positions.mark(0, 3)  # an older offset never lowers the mark
-    assert positions.handled(0, 5) and positions.handled(0, 0)
-    assert not positions.handled(0, 6)
-    assert not positions.handled(1, 0)  # partitions are independent
+    positions.mark(0, 3)
+    assert positions.handled(0, 5) and positions.handled(0, 3)
+    assert not positions.handled(0, 4) and not positions.handled(0, 0) and not positions.handled(0, 6)
+    assert positions.gaps(0) == 1
+    positions.mark(0, 4)
+    assert positions.gaps(0) == 0 and positions.handled(0, 4)
+    assert not positions.handled(1, 5)  # partitions are independent
+
+
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 60)), max_size=300))
+def test_positions_know_exactly_the_marked_offsets(marks: list[tuple[int, int]]) -> None:
+    from processors.dedup import Positions
+
+    positions = Positions()
+    for p, o in marks:
+        positions.mark(p, o)
+    marked = set(marks)
+    for p in range(3):
+        for o in range(62):
+            assert positions.handled(p, o) == ((p, o) in marked), (p, o)
+        offsets = sorted(o for q, o in marked if q == p)
+        holes = sum(1 for a, b in itertools.pairwise(offsets) if b > a + 1)
+        assert positions.gaps(p) == holes

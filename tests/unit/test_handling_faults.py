@@ -150,18 +150,27 @@ def workload(seed: int, events: int) -> tuple[Simulator, list[list[Msg]]]:
 
 
 def batches(parts: list[list[Msg]], committed: list[int], rng: random.Random) -> Iterator[list[Msg]]:
-    """From the committed offsets on: batches that mix partitions, as faust's take_events hands them over;
-    now and then the previous batch again (faust re-delivers what this process handled)."""
+    """From the committed offsets on: batches that mix partitions, as faust's take_events hands them over.
+    Like faust, now and then it hands over the previous batch again, and it drops a fetched message (one of
+    a partition it considered inactive) and later seeks that partition back to its committed offset."""
     pos = list(committed)
     previous: list[Msg] = []
-    while any(pos[p] < len(parts[p]) for p in range(PARTITIONS)):
+    dropped: set[int] = set()  # partitions with a dropped message not handed over again yet
+    while any(pos[p] < len(parts[p]) for p in range(PARTITIONS)) or dropped:
         if previous and rng.random() < 0.1:
             yield previous
+        for p in list(dropped):
+            if rng.random() < 0.3 or all(pos[q] >= len(parts[q]) for q in range(PARTITIONS)):
+                pos[p] = committed[p]  # the seek back
+                dropped.discard(p)
         batch: list[Msg] = []
         for p in rng.sample(range(PARTITIONS), PARTITIONS):
-            take = rng.randint(0, BATCH)
-            batch.extend(parts[p][pos[p] : pos[p] + take])
-            pos[p] = min(len(parts[p]), pos[p] + take)
+            chunk = parts[p][pos[p] : pos[p] + rng.randint(0, BATCH)]
+            pos[p] += len(chunk)
+            if len(chunk) > 2 and rng.random() < 0.05:
+                del chunk[rng.randrange(len(chunk) - 1)]
+                dropped.add(p)
+            batch.extend(chunk)
         previous = batch
         yield batch
 
@@ -169,7 +178,8 @@ def batches(parts: list[list[Msg]], committed: list[int], rng: random.Random) ->
 def run_worker(
     kafka: Kafka, parts: list[list[Msg]], committed: list[int], crash_at: int | None, rng: random.Random
 ) -> bool:
-    """One worker process from recovery to the end of the input or its crash; True if it finished."""
+    """One worker process from recovery to the end of the input or its crash; True if it finished. Commits
+    as faust does: per partition, up to the first offset not acknowledged (handed over and handled)."""
     output = FaultyOutput(kafka, crash_at)
     handler = EventHandler(
         TOPICS,
@@ -178,12 +188,16 @@ def run_worker(
         Table(SEEN_LOG, output, recover(kafka, SEEN_LOG)),
         Table(RUNS_LOG, output, recover(kafka, RUNS_LOG)),
     )
+    acked: list[set[int]] = [set() for _ in range(PARTITIONS)]
     try:
         for batch in batches(parts, committed, rng):
             handler.handle_batch(batch, 1_767_225_600_000)
             kafka.flush()  # FlushBeforeCommit, then the commit
             for m in batch:
-                committed[m.partition] = max(committed[m.partition], m.offset + 1)
+                acked[m.partition].add(m.offset)
+            for p in range(PARTITIONS):
+                while committed[p] in acked[p]:
+                    committed[p] += 1
     except Crash:
         kafka.crash(rng)
         return False
