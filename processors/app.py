@@ -24,6 +24,7 @@ from faust.sensors import Sensor
 from prometheus_client import start_http_server
 
 from processors import dedup, metrics, runs
+from processors.commits import CommitGuard
 from processors.handling import Codecs, EventHandler, Topics
 from processors.health import HealthConfig, HealthEngine, gauge_figures
 from processors.publisher import Publisher
@@ -92,14 +93,17 @@ class FlushBeforeCommit(Sensor):
     faust computes the offsets to commit right after this call, with no await in between, so every
     event whose offset is committed has its edges and dead letters acknowledged by Kafka. A failed
     flush raises, the commit does not happen and the worker stops; its input is replayed on restart.
+    Then `CommitGuard` holds back a partition faust lost a message of (processors/commits.py).
     """
 
     def __init__(self, publisher: Publisher) -> None:
         super().__init__()
         self._publisher = publisher
+        self._guard = CommitGuard()
 
     def on_commit_initiated(self, consumer: Any) -> Any:
         self._publisher.flush_or_raise()
+        self._guard.before_commit(consumer)  # nothing is committed past a message faust lost
 
 
 class ChangelogWriter:

@@ -14,6 +14,10 @@ DUPLICATES = Counter("upriver_processor_duplicates_dropped_total", "Events dropp
 REDELIVERED = Counter(
     "upriver_processor_redelivered_total", "Messages faust handed over again after this process handled them"
 )
+COMMIT_REWINDS = Counter(
+    "upriver_processor_commit_rewinds_total",
+    "Partitions sought back because faust lost fetched messages below acknowledged ones (processors/commits.py)",
+)
 REPLAYS = Counter("upriver_processor_replays_total", "Events processed again after a restart")
 DEAD_LETTERS = Counter("upriver_processor_dead_letters_total", "Messages sent to the dead-letter topic", ["error_kind"])
 EDGES_OUT = Counter("upriver_processor_edges_total", "Edges published (each run revision re-publishes its edges)")

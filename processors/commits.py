@@ -1,0 +1,86 @@
+"""Guards faust's offset commits against a message it lost between fetch and stream.
+
+faust-streaming (0.15.3) drops fetched records of a partition it does not consider active at that moment
+(`Consumer.getmany`: during a rebalance or recovery, after a generation change) while the fetch position
+has moved past them. Its commit bookkeeping (`Consumer._new_offset`) then sees acknowledged offsets that
+start above the committed one: with a hole of two or more it never commits that partition again (the
+worker idles with lag: issue 13, "offset commits stall"), and with a hole of exactly one it commits past
+the lost message, which is then never handled. tests/unit/test_commits.py shows both on faust's own code.
+
+Before every commit (`FlushBeforeCommit`), `CommitGuard` finds partitions whose acknowledged offsets start
+above the committed offset, holds their acknowledgements back from that commit (so nothing is committed
+past the hole) and seeks the partition back to its committed offset: faust hands the messages over again,
+`processors.dedup.Positions` skips the ones this process already handled (their output is queued and
+flushed before the commit) and the lost ones are handled. Counted in `upriver_processor_commit_rewinds_total`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from processors import metrics
+
+log = logging.getLogger(__name__)
+
+RETRY_S = 10.0  # a partition still holed at the same committed offset is sought back again after this
+
+
+def holes(acked: Mapping[Any, Sequence[int]], committed: Mapping[Any, int | None]) -> dict[Any, tuple[int, int]]:
+    """Partitions whose acknowledged offsets start above the committed one (the next offset to read):
+    tp -> (committed, lowest acknowledged). A partition never committed (None) is left out: its first
+    offset is not known here."""
+    out: dict[Any, tuple[int, int]] = {}
+    for tp, offsets in acked.items():
+        if not offsets:
+            continue
+        start = committed.get(tp)
+        low = min(offsets)
+        if start is not None and low > start:
+            out[tp] = (start, low)
+    return out
+
+
+class CommitGuard:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._sought: dict[Any, tuple[int, float]] = {}  # tp -> (offset sought back to, when)
+        self._seeks: set[asyncio.Future[Any]] = set()  # running seeks (kept referenced until done)
+
+    def before_commit(self, consumer: Any) -> None:
+        """Called by faust right before it computes the offsets to commit (no await in between)."""
+        found = holes(consumer._acked, consumer._committed_offset)
+        for tp in [tp for tp in self._sought if tp not in found]:
+            del self._sought[tp]  # the hole closed
+        if not found:
+            return
+        loop = asyncio.get_running_loop()
+        held: dict[Any, list[int]] = {tp: consumer._acked.pop(tp) for tp in found}
+
+        def restore() -> None:  # after faust computed this commit's offsets (its first await)
+            for tp, offsets in held.items():
+                consumer._acked[tp].extend(offsets)
+
+        loop.call_soon(restore)
+        now = self._clock()
+        for tp, (start, low) in found.items():
+            last = self._sought.get(tp)
+            if last is not None and last[0] == start and now - last[1] < RETRY_S:
+                continue
+            self._sought[tp] = (start, now)
+            metrics.COMMIT_REWINDS.inc()
+            log.warning(
+                "faust lost message(s) of %s/%d between committed offset %d and acknowledged offset %d; "
+                "holding its commit and seeking back to %d (handled messages are skipped, none is lost)",
+                tp.topic,
+                tp.partition,
+                start,
+                low,
+                start,
+            )
+            seek = asyncio.ensure_future(consumer.seek(tp, start))
+            self._seeks.add(seek)
+            seek.add_done_callback(self._seeks.discard)
