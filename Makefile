@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 EVENTS ?= 50000
 
-.PHONY: install prereqs promtool chromium jars demo up test test-fast test-producers bench bench-faust bench-graph bench-health bench-openlineage lint clean
+.PHONY: install prereqs promtool chromium jars demo up test test-fast test-faults test-producers bench bench-faust bench-graph bench-health bench-openlineage lint clean
 
 # Java 17 and Maven run the Kafka broker; on a machine without them, install Debian's packages (root).
 prereqs:
@@ -50,11 +50,16 @@ lint: install
 
 # The whole suite, with the real dbt-ol and Spark-listener producers (each installed once into .cache/producers).
 test: jars promtool chromium lint
-	$(BIN)/pytest -q -m "not producers"
+	$(BIN)/pytest -q -m "not producers and not faults"
 
 # Apache Airflow with its OpenLineage provider (a large install, kept out of `make test`).
 test-producers: jars lint
 	$(BIN)/pytest -q -m producers
+
+# The full fault suite (~25 min): SIGKILLs of worker, sink and broker, ClickHouse refusing inserts and losing a
+# table, graceful restarts, each run counted against the simulator's truth -> benchmarks/results/faults.json
+test-faults: jars lint
+	$(BIN)/pytest -q -m faults tests/faults
 
 test-fast: install promtool lint
 	$(BIN)/pytest -q -m "not integration"
