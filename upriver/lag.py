@@ -1,7 +1,10 @@
 """Consumer lag of the pipeline's consumer groups (processor, sink), measured with the Kafka admin API.
 
-Lag = log end offset - committed offset per partition, summed per (group, topic); a partition the group
-never committed counts from the log start. Exposed as `upriver_consumer_lag` by the process running it.
+Lag = log end offset - committed offset per partition, summed per (group, topic), over every partition of
+each topic: a partition the group never committed counts from the log start (a worker that never commits
+shows its whole backlog, not 0). Exposed as `upriver_consumer_lag` by the process running it, with the
+committed offsets' sum (`upriver_consumer_committed_offsets`) and `upriver_consumer_stalled_seconds`: how
+long the committed offsets have not moved while messages wait (`StallClock`; alert UpriverConsumerStalled).
 
 A failed measurement is transient (broker away or restarting: timeouts, transport errors) and only sets
 `upriver_consumer_lag_errors`, except a fatal Kafka error or one that retrying cannot fix (authentication,
@@ -12,10 +15,19 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    TopicCollection,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 from upriver import metrics
@@ -23,23 +35,111 @@ from upriver.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# The alert UpriverConsumerStalled fires past this (compose/prometheus/alerts.yml); the log says it too.
+STALL_WARN_AFTER_S = 120.0
 
-def measure(admin: AdminClient, group: str, topics: Sequence[str], timeout: float = 10.0) -> dict[str, int]:
-    """Lag per topic of `group` over `topics` (topics the group never consumed are left out)."""
-    committed = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(timeout)
-    offsets = {(tp.topic, tp.partition): tp.offset for tp in committed.topic_partitions or [] if tp.topic in topics}
-    if not offsets:
+
+@dataclass(frozen=True)
+class TopicOffsets:
+    """One group's position on one topic: messages not consumed, and its committed offsets' sum."""
+
+    lag: int
+    committed: int  # partitions never committed add nothing
+
+
+def _partitions(admin: AdminClient, topics: Sequence[str], timeout: float) -> list[tuple[str, int]]:
+    """Every partition of those `topics` that exist, from one metadata request.
+
+    DescribeTopics, not `list_topics(topic)`: a metadata request for a named topic makes a broker with
+    `auto.create.topics.enable` (the local one) create it, with the broker's default partition count.
+    """
+    wanted = list(dict.fromkeys(topics))
+    if not wanted:
+        return []
+    found: list[tuple[str, int]] = []
+    for topic, future in admin.describe_topics(TopicCollection(wanted), request_timeout=timeout).items():
+        try:
+            description = future.result(timeout)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if isinstance(err, KafkaError) and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                continue  # not created yet: nothing to lag behind
+            raise
+        found.extend((topic, p.id) for p in description.partitions)
+    return sorted(found)
+
+
+def measure_offsets(
+    admin: AdminClient,
+    group: str,
+    topics: Sequence[str],
+    timeout: float = 10.0,
+    *,
+    consumer: Consumer | None = None,
+) -> dict[str, TopicOffsets]:
+    """Lag and committed offsets' sum per topic of `group` over `topics` (topics that do not exist are left out).
+
+    Four requests whatever the number of topics: metadata, the group's offsets, log ends, log starts. The
+    group's offsets come from `consumer` (a Consumer with `group.id` = `group` that never subscribes) when
+    given, else from the admin API's ListConsumerGroupOffsets, which crashes the process (librdkafka 2.16,
+    confluentinc/librdkafka#5040: a NOT_COORDINATOR answer makes an admin client dereference its missing
+    consumer group) when the group's coordinator moves or is still loading (a broker just started or
+    restarted); a Consumer handles that answer by finding the coordinator again. LagMonitor uses one.
+    """
+    partitions = _partitions(admin, topics, timeout)
+    if not partitions:
         return {}
+    wanted = [TopicPartition(t, p) for t, p in partitions]
+    if consumer is not None:
+        answered = consumer.committed(wanted, timeout=timeout)
+    else:
+        request = ConsumerGroupTopicPartitions(group, wanted)
+        answered = admin.list_consumer_group_offsets([request])[group].result(timeout).topic_partitions or []
+    offsets: dict[tuple[str, int], int] = {}
+    for tp in answered:
+        if tp.error is not None:
+            raise KafkaException(tp.error)
+        offsets[(tp.topic, tp.partition)] = tp.offset
     latest, earliest = OffsetSpec.latest(), OffsetSpec.earliest()  # type: ignore[no-untyped-call]
-    ends = admin.list_offsets({TopicPartition(t, p): latest for t, p in offsets})
-    starts = admin.list_offsets({TopicPartition(t, p): earliest for t, p in offsets})
+    ends = admin.list_offsets({TopicPartition(t, p): latest for t, p in partitions}, request_timeout=timeout)
+    starts = admin.list_offsets({TopicPartition(t, p): earliest for t, p in partitions}, request_timeout=timeout)
     lag: dict[str, int] = {}
-    for (topic, partition), offset in offsets.items():
+    sums: dict[str, int] = {}
+    for topic, partition in partitions:
         end = ends[TopicPartition(topic, partition)].result(timeout).offset
         start = starts[TopicPartition(topic, partition)].result(timeout).offset
+        offset = offsets.get((topic, partition), -1)
         behind = end - (offset if offset >= 0 else start)
         lag[topic] = lag.get(topic, 0) + max(0, behind)
-    return lag
+        sums[topic] = sums.get(topic, 0) + max(0, offset)
+    return {topic: TopicOffsets(lag[topic], sums[topic]) for topic in lag}
+
+
+def measure(admin: AdminClient, group: str, topics: Sequence[str], timeout: float = 10.0) -> dict[str, int]:
+    """Lag per topic of `group` over `topics`, every partition counted (topics that do not exist are left out)."""
+    return {topic: o.lag for topic, o in measure_offsets(admin, group, topics, timeout).items()}
+
+
+class StallClock:
+    """Per key (group, topic): seconds the committed offsets have not moved while lag > 0. Pure: time is given.
+
+    `update` returns 0 while the lag is 0 and at the measurement that sees the offsets move (or sees lag
+    appear, or sees the key first); otherwise the time since that measurement. So a group that never
+    commits is counted from the first measurement that saw its lag.
+    """
+
+    def __init__(self) -> None:
+        self._since: dict[tuple[str, str], tuple[int, float | None]] = {}  # committed, stalled since
+
+    def update(self, key: tuple[str, str], lag: int, committed: int, now: float) -> float:
+        last = self._since.get(key)
+        if lag <= 0:
+            self._since[key] = (committed, None)
+            return 0.0
+        if last is None or last[0] != committed or last[1] is None:
+            self._since[key] = (committed, now)
+            return 0.0
+        return max(0.0, now - last[1])
 
 
 # Kafka errors a retry cannot fix: the configuration (credentials, ACLs) must change.
@@ -53,7 +153,7 @@ _PERMANENT_CODES = frozenset(
     }
 )
 
-Measure = Callable[[AdminClient, str, Sequence[str]], Mapping[str, int]]
+Measure = Callable[[AdminClient, str, Sequence[str]], Mapping[str, TopicOffsets]]
 
 
 def is_permanent(exc: BaseException) -> bool:
@@ -65,12 +165,14 @@ def is_permanent(exc: BaseException) -> bool:
 
 
 class LagMonitor:
-    """Measures the lag of `groups` (group -> topics it reads) every `interval_s` into the gauge.
+    """Measures the lag of `groups` (group -> topics it reads) every `interval_s` into the gauges, and how
+    long each (group, topic) has made no progress with lag (`StallClock` over `clock`, monotonic seconds).
 
-    `measure` is the measuring function (`measure(admin, group, topics)`, this module's by default): the
-    hook through which a test makes the admin API fail, since a plaintext test broker cannot refuse
-    credentials or ACLs. After a permanent failure (`is_permanent`) the thread ends and `failure` holds
-    the reason; `alive()` is False from then on.
+    `measure` is the measuring function (`measure(admin, group, topics)` -> topic -> `TopicOffsets`; by
+    default `measure_offsets` with a Consumer per group reading its committed offsets): the hook through
+    which a test makes the admin API fail, since a plaintext test broker cannot refuse credentials or
+    ACLs. After a permanent failure (`is_permanent`) the thread ends and `failure` holds the reason;
+    `alive()` is False from then on.
     """
 
     def __init__(
@@ -78,22 +180,28 @@ class LagMonitor:
         kafka_config: Mapping[str, Any],
         groups: Mapping[str, Sequence[str]],
         interval_s: float = 5.0,
-        measure: Measure = measure,
+        measure: Measure | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
-        self._admin = AdminClient({**kafka_config, "log_level": 3})
+        self._config = {**kafka_config, "log_level": 3}
+        self._admin = AdminClient(self._config)
+        self._consumers: dict[str, Consumer] = {}  # group -> its offsets reader (never subscribes)
         self._groups = dict(groups)
         self._interval = interval_s
-        self.measure = measure
+        self.measure: Measure = measure if measure is not None else self._measure
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.failure: str | None = None
+        self._clock = clock
+        self._stalls = StallClock()
+        self._warned: set[tuple[str, str]] = set()  # stalls logged, until they end
 
     @classmethod
     def for_pipeline(cls, settings: Settings) -> LagMonitor:
         """The processor's and the sink's groups over the topics each reads."""
         t = settings.topics
         groups = {
-            settings.processor_id: [t.events, t.runs],
+            settings.processor_id: [t.events, t.runs, *([t.openlineage] if t.openlineage else [])],
             settings.sink_group: [t.edges, t.runs, t.dlq, t.alerts, t.health, t.drift_links],
         }
         return cls(settings.kafka_config(), groups)
@@ -102,8 +210,14 @@ class LagMonitor:
         """One measurement of every group; raises only a permanent failure (`is_permanent`)."""
         try:
             for group, topics in self._groups.items():
-                for topic, lag in self.measure(self._admin, group, topics).items():
-                    metrics.CONSUMER_LAG.labels(group, topic).set(lag)
+                measured = self.measure(self._admin, group, topics)
+                now = self._clock()
+                for topic, offsets in measured.items():
+                    stalled = self._stalls.update((group, topic), offsets.lag, offsets.committed, now)
+                    metrics.CONSUMER_LAG.labels(group, topic).set(offsets.lag)
+                    metrics.CONSUMER_COMMITTED.labels(group, topic).set(offsets.committed)
+                    metrics.CONSUMER_STALLED.labels(group, topic).set(stalled)
+                    self._log_stall(group, topic, offsets.lag, stalled)
             metrics.LAG_ERRORS.set(0)
         except Exception as exc:
             metrics.LAG_ERRORS.set(1)
@@ -111,6 +225,30 @@ class LagMonitor:
                 raise
             # the broker may be restarting: report, keep the last figures
             log.debug("lag measurement failed: %s", exc)
+
+    def _measure(self, admin: AdminClient, group: str, topics: Sequence[str]) -> dict[str, TopicOffsets]:
+        consumer = self._consumers.get(group)
+        if consumer is None:
+            # group.id is the group measured; it never subscribes, so it never joins the group
+            consumer = Consumer({**self._config, "group.id": group, "enable.auto.commit": False})
+            self._consumers[group] = consumer
+        return measure_offsets(admin, group, topics, consumer=consumer)
+
+    def _log_stall(self, group: str, topic: str, lag: int, stalled: float) -> None:
+        key = (group, topic)
+        if stalled >= STALL_WARN_AFTER_S and key not in self._warned:
+            self._warned.add(key)
+            log.warning(
+                "consumer group %s makes no progress on %s: committed offsets unchanged for %.0fs with %d "
+                "messages waiting (a stuck or crash-looping consumer; see docs/operations.md)",
+                group,
+                topic,
+                stalled,
+                lag,
+            )
+        elif stalled == 0 and key in self._warned:
+            self._warned.discard(key)
+            log.info("consumer group %s makes progress on %s again (lag %d)", group, topic, lag)
 
     def start(self) -> LagMonitor:
         def loop() -> None:
@@ -137,3 +275,7 @@ class LagMonitor:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(10)
+        if self._thread is None or not self._thread.is_alive():
+            for consumer in self._consumers.values():
+                consumer.close()
+            self._consumers.clear()

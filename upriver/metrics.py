@@ -9,6 +9,16 @@ CONSUMER_LAG = Gauge(
     "Messages not yet consumed (log end offset - committed offset), summed over partitions",
     ["group", "topic"],
 )
+CONSUMER_COMMITTED = Gauge(
+    "upriver_consumer_committed_offsets",
+    "Committed offsets summed over partitions (never-committed partitions add 0): rate() is the commit progress",
+    ["group", "topic"],
+)
+CONSUMER_STALLED = Gauge(
+    "upriver_consumer_stalled_seconds",
+    "Seconds the committed offsets have not moved while lag > 0 (0 while lag is 0 or the offsets move)",
+    ["group", "topic"],
+)
 LAG_ERRORS = Gauge("upriver_consumer_lag_errors", "1 when the last lag measurement failed, else 0")
 
 INGESTED = Counter(
