@@ -15,8 +15,6 @@ import logging
 import time
 import zlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import faust
@@ -25,8 +23,9 @@ from prometheus_client import start_http_server
 
 from processors import dedup, metrics, runs
 from processors.commits import CommitGuard
+from processors.config import ProcessorConfig
 from processors.handling import Codecs, EventHandler, Topics
-from processors.health import HealthConfig, HealthEngine, gauge_figures
+from processors.health import HealthEngine, gauge_figures
 from processors.publisher import Publisher
 from schemas.codec import make_codec
 from schemas.openlineage import MAX_MESSAGE_BYTES
@@ -40,36 +39,6 @@ TAKE_WITHIN_S = 0.05
 PASS_CHUNK = 20_000  # artifacts per slice of a health timer pass
 # faust creates the changelog topics; on a cluster whose default is ~1 MB a 4 MB event's run state would not fit
 CHANGELOG_CONFIG = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
-
-
-@dataclass(frozen=True)
-class ProcessorConfig:
-    app_id: str
-    bootstrap: str
-    events_topic: str
-    edges_topic: str
-    dlq_topic: str
-    runs_topic: str
-    partitions: int
-    data_dir: Path
-    registry_url: str = ""
-    dedup_retention_s: int = 86_400
-    metrics_port: int = 0
-    metrics_host: str = "127.0.0.1"
-    # librdkafka settings for the output producer (security etc.), passed through unchanged.
-    kafka_extra: Mapping[str, Any] = field(default_factory=dict)
-    # How long a silent worker keeps its partitions: after a crash its replacement waits this long.
-    session_timeout_s: float = 15.0
-    # Health processor (docs/health.md): reads the runs topic, publishes alerts, drift links, metrics.
-    health_enabled: bool = True
-    alerts_topic: str = "upriver.alerts.v1"
-    health_topic: str = "upriver.metrics.v1"
-    drift_links_topic: str = "upriver.drift-links.v1"
-    health_config: HealthConfig = field(default_factory=HealthConfig)
-    health_clock: str = "wall"  # wall: the machine's clock; event: the greatest event time seen (replays)
-    health_interval_s: float = 10.0
-    # OpenLineage JSON topic (the openlineage-python/Java kafka transport's format); "" turns it off.
-    openlineage_topic: str = ""
 
 
 def now_ms() -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from processors.app import ProcessorConfig
+from processors.config import ProcessorConfig
 from processors.health import HealthConfig
 from schemas.codec import make_codec
 from sinks.clickhouse import connect
