@@ -3,7 +3,9 @@ database, topics and consumer groups no other test shares."""
 
 from __future__ import annotations
 
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -25,3 +27,13 @@ def isolated_settings(kafka_bootstrap: str, chdb_url: str, home: Path, name: str
         sink_batch_ms=100,
     )
     return replace(base, **overrides)
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 90.0, what: str = "condition", every: float = 0.25) -> None:
+    """Poll `check` until it holds; AssertionError naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

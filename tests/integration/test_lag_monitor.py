@@ -12,6 +12,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client import REGISTRY
+from stack_support import wait_until
 
 from upriver.lag import LagMonitor, TopicOffsets, measure, measure_offsets
 
@@ -23,12 +24,7 @@ COMMITTED = {0: 3, 1: 7}  # the group commits partitions 0 and 1 only
 
 
 def wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    wait_until(check, timeout, what, every=0.1)
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer
-from stack_support import isolated_settings
+from stack_support import isolated_settings, wait_until
 
 from producers.emitter import LineageEmitter
 from producers.simulator import Simulator
@@ -30,15 +30,6 @@ from upriver.workload import run_workload
 pytestmark = pytest.mark.integration
 
 CODEC = SingleObjectCodec("lineage_event")
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 90.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
-from stack_support import isolated_settings
+from stack_support import isolated_settings, wait_until
 
 from upriver.lag import measure
 from upriver.settings import Settings
@@ -182,12 +182,7 @@ def test_the_lag_monitor_keeps_going_on_transient_errors_and_stops_on_a_permanen
 
 
 def wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    wait_until(check, timeout, what)
 
 
 # -- `upriver up`, the real CLI ---------------------------------------------------------------------
