@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from upriver.settings import Settings
+from upriver.settings import Settings, redact_url
 
 log = logging.getLogger("upriver")
 
@@ -37,6 +37,17 @@ def _bootstrap(settings: Settings) -> Settings:
     return settings.with_bootstrap(state["bootstrap"])
 
 
+def up_banner(s: Settings, api_url: str, log_dir: Path) -> str:
+    """What `upriver up` prints once the stack is up; the ClickHouse URL's password shows as `***`."""
+    return (
+        f"Upriver is up.\n  Kafka:      {s.kafka_bootstrap}\n  ClickHouse: {redact_url(s.clickhouse_url)} "
+        f"(database {s.clickhouse_database})\n  API:        {api_url or '-'}\n"
+        f"  Metrics:    http://127.0.0.1:{s.metrics_port}/metrics (worker)\n"
+        f"  Logs:       {log_dir}\nSend events with `upriver simulate` or `upriver emit FILE`; "
+        "Ctrl-C stops everything."
+    )
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from upriver.stack import LocalStack
 
@@ -52,15 +63,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     stack.start()
     try:
         stack.wait_worker_ready()
-        s = stack.settings
-        print(
-            f"Upriver is up.\n  Kafka:      {s.kafka_bootstrap}\n  ClickHouse: {s.clickhouse_url} "
-            f"(database {s.clickhouse_database})\n  API:        {stack.api.url if stack.api else '-'}\n"
-            f"  Metrics:    http://127.0.0.1:{s.metrics_port}/metrics (worker)\n"
-            f"  Logs:       {stack.log_dir}\nSend events with `upriver simulate` or `upriver emit FILE`; "
-            "Ctrl-C stops everything.",
-            flush=True,
-        )
+        print(up_banner(stack.settings, stack.api.url if stack.api else "", stack.log_dir), flush=True)
         while not stopping:
             # a dead stage (sink, worker, lag monitor, broker) is not restarted: exit with its reason
             failed = stack.failures()

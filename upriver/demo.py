@@ -10,9 +10,10 @@ import sys
 import time
 from collections import Counter
 from dataclasses import replace
+from pathlib import Path
 
 from upriver.lineage import LineageReader, render_tree
-from upriver.settings import Settings
+from upriver.settings import Settings, redact_url
 from upriver.stack import LocalStack
 from upriver.workload import Report, run_workload
 
@@ -38,6 +39,19 @@ def summary(report: Report) -> str:
     if not report.complete:
         lines.append("  WARNING: not everything arrived before the time-out (see the logs)")
     return "\n".join(lines)
+
+
+def where_to_look(s: Settings, log_dir: Path, deployment: str) -> str:
+    """The demo's closing pointers; the ClickHouse URL's password shows as `***`."""
+    metrics = s.metrics_port and f"http://127.0.0.1:{s.metrics_port}/metrics"
+    return (
+        f"\nWhere to look:\n  ClickHouse data   {redact_url(s.clickhouse_url)} (database {s.clickhouse_database}; "
+        "tables edges, runs, nodes, dead_letters, alerts, drift_links, health)\n"
+        f"  metrics           {metrics} (worker), /metrics on the read API (sink)\n"
+        f"  logs              {log_dir}\n"
+        "  run it yourself   `upriver up`, then `upriver simulate --events 10000` and\n"
+        f"                    `upriver lineage upstream {deployment}`, `upriver alerts --open`"
+    )
 
 
 # The demo streams a burst of a few seconds in wall-clock time: health settings on that scale.
@@ -122,16 +136,7 @@ def run_demo(settings: Settings, events: int, seed: int, interactive: bool | Non
                 print("\nWaiting for the health processor to settle (lateness 10 s)...", flush=True)
                 _wait_health(stack, int(time.time() * 1000))  # every event of the workload settled
                 print(health_summary(stack.storage.reader()))
-        s = stack.settings
-        print(
-            f"\nWhere to look:\n  ClickHouse data   {s.clickhouse_url} (database {s.clickhouse_database}; "
-            "tables edges, runs, nodes, dead_letters, alerts, drift_links, health)\n"
-            f"  metrics           {stack.settings.metrics_port and f'http://127.0.0.1:{stack.settings.metrics_port}/metrics'}"
-            " (worker), /metrics on the read API (sink)\n"
-            f"  logs              {stack.log_dir}\n"
-            "  run it yourself   `upriver up`, then `upriver simulate --events 10000` and\n"
-            f"                    `upriver lineage upstream {truth.production_deployment}`, `upriver alerts --open`"
-        )
+        print(where_to_look(stack.settings, stack.log_dir, truth.production_deployment))
         if stack.api is not None:
             print(f"\nWeb UI (explorer, impact, health): {stack.api.url}/#/explorer?node={truth.production_deployment}")
         if interactive:

@@ -50,7 +50,8 @@ def free_port() -> int:
 
 
 def read_state(home: Path) -> dict[str, Any] | None:
-    """The running stack's addresses (bootstrap, API URL), if a live one wrote them."""
+    """The running stack's addresses (bootstrap, API URL), if a live one wrote them; secrets are masked
+    in it (`_write_state`), so take credentials from `Settings`, never from here."""
     path = home / STATE_FILE
     try:
         state: dict[str, Any] = json.loads(path.read_text())
@@ -166,12 +167,16 @@ class LocalStack:
         self.stop()
 
     def _write_state(self) -> None:
+        """stack.json for the other `upriver` commands and for people: no secrets (the ClickHouse URL's
+        password is `***`; a command that needs the real URL has it from its own settings)."""
+        from upriver.settings import redact_url
+
         state = {
             "pid": os.getpid(),
             "bootstrap": self.settings.kafka_bootstrap,
             "api_url": self.api.url if self.api else "",
             "metrics_url": f"http://127.0.0.1:{self.settings.metrics_port}/metrics",
-            "clickhouse_url": self.settings.clickhouse_url,
+            "clickhouse_url": redact_url(self.settings.clickhouse_url),
             "database": self.settings.clickhouse_database,
         }
         (self.settings.home / STATE_FILE).write_text(json.dumps(state, indent=2))
