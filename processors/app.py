@@ -62,13 +62,14 @@ class FlushBeforeCommit(Sensor):
     faust computes the offsets to commit right after this call, with no await in between, so every
     event whose offset is committed has its edges and dead letters acknowledged by Kafka. A failed
     flush raises, the commit does not happen and the worker stops; its input is replayed on restart.
-    Then `CommitGuard` holds back a partition faust lost a message of (processors/commits.py).
+    Then `CommitGuard` gives faust back acknowledgements it forgot and holds back a partition it lost a
+    message of (processors/commits.py).
     """
 
-    def __init__(self, publisher: Publisher) -> None:
+    def __init__(self, publisher: Publisher, guard: CommitGuard) -> None:
         super().__init__()
         self._publisher = publisher
-        self._guard = CommitGuard()
+        self._guard = guard
 
     def on_commit_initiated(self, consumer: Any) -> Any:
         self._publisher.flush_or_raise()
@@ -142,7 +143,6 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
     _raw_topic(app, cfg.dlq_topic, cfg.partitions)
     _raw_topic(app, cfg.runs_topic, cfg.partitions)
     publisher = Publisher({"bootstrap.servers": cfg.bootstrap, **cfg.kafka_extra})
-    app.sensors.add(FlushBeforeCommit(publisher))
     # Dedup state: event_id -> [partition, offset, seen_at_ms]; co-partitioned with the events topic
     # (schemas/keys.py), backed by a compacted changelog so a restarted worker recovers it.
     seen_table = app.Table(
@@ -170,6 +170,7 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
         changelog,
         run_changelog,
     )
+    app.sensors.add(FlushBeforeCommit(publisher, CommitGuard(handler.handled)))
 
     @app.agent(events_topic, name="lineage-events")
     async def process(stream: Any) -> None:

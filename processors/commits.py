@@ -44,8 +44,17 @@ def holes(acked: Mapping[Any, Sequence[int]], committed: Mapping[Any, int | None
     return out
 
 
+Handled = Callable[[str, int, int], "bool | None"]  # (topic, partition, offset) -> handled here? None: unknown
+
+
 class CommitGuard:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    """`handled` says whether this process handled a message (None for a topic it does not track: left to
+    faust). A hole whose offsets were all handled here is not a loss: faust dropped their acknowledgement
+    (a commit that failed after its bookkeeping forgot them, e.g. during a rebalance), so they are
+    acknowledged again and the commit goes through. A hole with an offset never handled is held back."""
+
+    def __init__(self, handled: Handled, clock: Callable[[], float] = time.monotonic) -> None:
+        self._handled = handled
         self._clock = clock
         self._sought: dict[Any, tuple[int, float]] = {}  # tp -> (offset sought back to, when)
         self._seeks: set[asyncio.Future[Any]] = set()  # running seeks (kept referenced until done)
@@ -55,10 +64,21 @@ class CommitGuard:
         found = holes(consumer._acked, consumer._committed_offset)
         for tp in [tp for tp in self._sought if tp not in found]:
             del self._sought[tp]  # the hole closed
-        if not found:
+        lost: dict[Any, tuple[int, int]] = {}
+        for tp, (start, low) in found.items():
+            known = [self._handled(tp.topic, tp.partition, offset) for offset in range(start, low)]
+            if None in known:
+                continue  # a topic this process does not track: faust's own bookkeeping decides
+            if all(known):
+                consumer._acked[tp].extend(range(start, low))
+                consumer._acked_index[tp].update(range(start, low))
+                metrics.COMMIT_HOLES_FILLED.inc()
+            else:
+                lost[tp] = (start, low)
+        if not lost:
             return
         loop = asyncio.get_running_loop()
-        held: dict[Any, list[int]] = {tp: consumer._acked.pop(tp) for tp in found}
+        held: dict[Any, list[int]] = {tp: consumer._acked.pop(tp) for tp in lost}
 
         def restore() -> None:  # after faust computed this commit's offsets (its first await)
             for tp, offsets in held.items():
@@ -66,7 +86,7 @@ class CommitGuard:
 
         loop.call_soon(restore)
         now = self._clock()
-        for tp, (start, low) in found.items():
+        for tp, (start, low) in lost.items():
             last = self._sought.get(tp)
             if last is not None and last[0] == start and now - last[1] < RETRY_S:
                 continue

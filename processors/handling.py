@@ -116,6 +116,10 @@ class EventHandler:
 
     # ---- the events topic ------------------------------------------------------------------------
 
+    def handled(self, topic: str, partition: int, offset: int) -> bool | None:
+        """Whether this process handled the message (None: not a topic this handler tracks)."""
+        return self.positions.handled(partition, offset) if topic == self.topics.events else None
+
     def handle_batch(self, messages: Iterable[Message], now: int) -> None:
         """Each message once per process (faust may hand over again what this process handled: its output
         is queued already); one poison message is dead-lettered and the rest of the batch goes on."""

@@ -18,6 +18,10 @@ COMMIT_REWINDS = Counter(
     "upriver_processor_commit_rewinds_total",
     "Partitions sought back because faust lost fetched messages below acknowledged ones (processors/commits.py)",
 )
+COMMIT_HOLES_FILLED = Counter(
+    "upriver_processor_commit_holes_filled_total",
+    "Acknowledgements faust forgot (a failed commit) for messages this process handled, given back to it",
+)
 REPLAYS = Counter("upriver_processor_replays_total", "Events processed again after a restart")
 DEAD_LETTERS = Counter("upriver_processor_dead_letters_total", "Messages sent to the dead-letter topic", ["error_kind"])
 EDGES_OUT = Counter("upriver_processor_edges_total", "Edges published (each run revision re-publishes its edges)")
