@@ -101,6 +101,8 @@ class CommitGuard:
                 low,
                 start,
             )
-            seek = asyncio.ensure_future(consumer.seek(tp, start))
+            # seek_wait runs the seek on the consumer's own thread (faust's aiokafka consumer lives there;
+            # Consumer.seek would call it from this thread)
+            seek = asyncio.ensure_future(consumer.seek_wait({tp: start}))
             self._seeks.add(seek)
             seek.add_done_callback(self._seeks.discard)

@@ -52,10 +52,10 @@ def never(topic: str, partition: int, offset: int) -> bool | None:
 def test_the_guard_holds_the_commit_and_seeks_back(consumer: Any) -> None:
     sought: list[tuple[TP, int]] = []
 
-    async def seek(tp: TP, offset: int) -> None:
-        sought.append((tp, offset))
+    async def seek_wait(partitions: dict[TP, int]) -> None:
+        sought.extend(partitions.items())
 
-    consumer.seek = seek
+    consumer.seek_wait = seek_wait
     consumer._committed_offset[TP0] = 10
     ack(consumer, 11, 12, 13)
     other = TP("events", 1)
@@ -87,10 +87,10 @@ def test_the_guard_holds_the_commit_and_seeks_back(consumer: Any) -> None:
 def test_a_hole_that_stays_is_sought_again_after_a_while(consumer: Any) -> None:
     sought: list[int] = []
 
-    async def seek(tp: TP, offset: int) -> None:
-        sought.append(offset)
+    async def seek_wait(partitions: dict[TP, int]) -> None:
+        sought.extend(partitions.values())
 
-    consumer.seek = seek
+    consumer.seek_wait = seek_wait
     consumer._committed_offset[TP0] = 10
     ack(consumer, 12)
     clock = [0.0]
@@ -115,10 +115,10 @@ def test_acknowledgements_faust_forgot_for_handled_messages_are_given_back(consu
     as a lost message; this process handled 10, so it is acknowledged again and the commit goes through."""
     sought: list[int] = []
 
-    async def seek(tp: TP, offset: int) -> None:
-        sought.append(offset)
+    async def seek_wait(partitions: dict[TP, int]) -> None:
+        sought.extend(partitions.values())
 
-    consumer.seek = seek
+    consumer.seek_wait = seek_wait
     consumer._committed_offset[TP0] = 10
     ack(consumer, 11, 12, 13)
     handled = {10, 11, 12, 13}
