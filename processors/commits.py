@@ -29,6 +29,19 @@ log = logging.getLogger(__name__)
 RETRY_S = 10.0  # a partition still holed at the same committed offset is sought back again after this
 
 
+def tidy(acked: Sequence[int], committed: int | None) -> list[int] | None:
+    """`acked` without repeats and without offsets below the committed one, or None when it has neither.
+    faust's commit takes the first run of consecutive offsets from its sorted list, so one repeated offset
+    ends the run: with every offset acknowledged twice (seen after a worker restart) each commit moves one
+    offset, and a backlog of thousands takes hours (issue 13: "drained 4-10x slower", "held 8,024 messages
+    of lag for 300 s")."""
+    distinct = set(acked)
+    below = committed is not None and bool(acked) and min(acked) < committed
+    if len(distinct) == len(acked) and not below:
+        return None
+    return sorted(o for o in distinct if committed is None or o >= committed)
+
+
 def holes(acked: Mapping[Any, Sequence[int]], committed: Mapping[Any, int | None]) -> dict[Any, tuple[int, int]]:
     """Partitions whose acknowledged offsets start above the committed one (the next offset to read):
     tp -> (committed, lowest acknowledged). A partition never committed (None) is left out: its first
@@ -59,8 +72,18 @@ class CommitGuard:
         self._sought: dict[Any, tuple[int, float]] = {}  # tp -> (offset sought back to, when)
         self._seeks: set[asyncio.Future[Any]] = set()  # running seeks (kept referenced until done)
 
+    def _tidy(self, consumer: Any) -> None:
+        for tp, acked in list(consumer._acked.items()):
+            clean = tidy(acked, consumer._committed_offset.get(tp))
+            if clean is not None:
+                log.info("%s/%d: %d acknowledgement(s) repeated or already committed, dropped before the commit",
+                         tp.topic, tp.partition, len(acked) - len(clean))  # fmt: skip
+                consumer._acked[tp] = clean
+                metrics.COMMIT_ACKS_TIDIED.inc()
+
     def before_commit(self, consumer: Any) -> None:
         """Called by faust right before it computes the offsets to commit (no await in between)."""
+        self._tidy(consumer)
         found = holes(consumer._acked, consumer._committed_offset)
         for tp in [tp for tp in self._sought if tp not in found]:
             del self._sought[tp]  # the hole closed

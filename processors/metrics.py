@@ -22,6 +22,10 @@ COMMIT_HOLES_FILLED = Counter(
     "upriver_processor_commit_holes_filled_total",
     "Acknowledgements faust forgot (a failed commit) for messages this process handled, given back to it",
 )
+COMMIT_ACKS_TIDIED = Counter(
+    "upriver_processor_commit_acks_tidied_total",
+    "Commits before which faust's acknowledgement list held repeated or committed offsets (processors/commits.py)",
+)
 REPLAYS = Counter("upriver_processor_replays_total", "Events processed again after a restart")
 DEAD_LETTERS = Counter("upriver_processor_dead_letters_total", "Messages sent to the dead-letter topic", ["error_kind"])
 EDGES_OUT = Counter("upriver_processor_edges_total", "Edges published (each run revision re-publishes its edges)")

@@ -144,3 +144,31 @@ def test_a_topic_the_handler_does_not_track_is_left_to_faust(consumer: Any) -> N
         return dict(consumer._filter_committable_offsets(list(consumer._filter_tps_with_pending_acks())))
 
     assert asyncio.run(commit()) == {TP0: 13}  # faust's own rule (it commits past a one-offset hole)
+
+
+def test_repeated_acknowledgements_make_faust_commit_one_offset_at_a_time(consumer: Any) -> None:
+    """Seen after a graceful worker restart: every offset acknowledged twice (and one already committed);
+    faust's commit then moves one offset per commit interval. Tidied, it commits the whole run."""
+    consumer._committed_offset[TP0] = 984
+    consumer._acked[TP0].extend([983, *range(984, 990), *range(984, 990)])
+    consumer._acked_index[TP0].update(range(983, 990))
+    assert consumer._new_offset(TP0) == 985  # faust alone: one offset
+
+    consumer._acked[TP0].clear()
+    consumer._acked[TP0].extend([983, *range(984, 990), *range(984, 990)])
+    guard = CommitGuard(lambda topic, partition, offset: True)
+
+    async def commit() -> dict[TP, int]:
+        guard.before_commit(consumer)
+        return dict(consumer._filter_committable_offsets(list(consumer._filter_tps_with_pending_acks())))
+
+    assert asyncio.run(commit()) == {TP0: 990}
+
+
+def test_tidy() -> None:
+    from processors.commits import tidy
+
+    assert tidy([5, 6, 7], 5) is None
+    assert tidy([5, 5, 6], 5) == [5, 6]
+    assert tidy([4, 5, 6], 5) == [5, 6]
+    assert tidy([], None) is None
