@@ -1,17 +1,26 @@
-"""Guards faust's offset commits against a message it lost between fetch and stream.
+"""Guards faust's offset commits: against a message it lost, and against its own bookkeeping.
 
 faust-streaming (0.15.3) drops fetched records of a partition it does not consider active at that moment
 (`Consumer.getmany`: during a rebalance or recovery, after a generation change) while the fetch position
-has moved past them. Its commit bookkeeping (`Consumer._new_offset`) then sees acknowledged offsets that
-start above the committed one: with a hole of two or more it never commits that partition again (the
-worker idles with lag: issue 13, "offset commits stall"), and with a hole of exactly one it commits past
-the lost message, which is then never handled. tests/unit/test_commits.py shows both on faust's own code.
+has moved past them, and it forgets acknowledgements it took into a commit that then failed. Either way its
+commit bookkeeping (`Consumer._new_offset`) sees acknowledged offsets that start above the committed one:
+with a hole of two or more it never commits that partition again (the worker idles with lag: issue 13,
+"offset commits stall"), and with a hole of exactly one it commits past it. After a graceful restart it
+was also seen holding every acknowledged offset twice: its commit takes the first run of consecutive
+offsets from the sorted list, so each commit then moved one offset per 2.8 s interval and a restarted
+worker "drained" for minutes with its lag frozen. tests/unit/test_commits.py shows all three on faust's
+own Consumer.
 
-Before every commit (`FlushBeforeCommit`), `CommitGuard` finds partitions whose acknowledged offsets start
-above the committed offset, holds their acknowledgements back from that commit (so nothing is committed
-past the hole) and seeks the partition back to its committed offset: faust hands the messages over again,
-`processors.dedup.Positions` skips the ones this process already handled (their output is queued and
-flushed before the commit) and the lost ones are handled. Counted in `upriver_processor_commit_rewinds_total`.
+Before every commit (`FlushBeforeCommit`), `CommitGuard`:
+- tidies the acknowledgement list: repeats and already committed offsets dropped
+  (`upriver_processor_commit_acks_tidied_total`);
+- for each partition whose acknowledged offsets start above the committed one, asks
+  `processors.dedup.Positions` about the offsets in between: if this process handled them all, they are
+  acknowledged again and the commit goes through (`upriver_processor_commit_holes_filled_total`); if one
+  was never handled, the partition's acknowledgements are held back from that commit (nothing is committed
+  past it) and the partition is sought back to its committed offset on faust's consumer thread: faust hands
+  the messages over again, Positions skips the handled ones (their output is queued and flushed before the
+  commit) and the lost ones are handled (`upriver_processor_commit_rewinds_total`).
 """
 
 from __future__ import annotations
