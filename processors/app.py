@@ -37,6 +37,7 @@ EVICT_LIMIT = 200_000
 TAKE_MAX = 1_000
 TAKE_WITHIN_S = 0.05
 PASS_CHUNK = 20_000  # artifacts per slice of a health timer pass
+METADATA_MAX_AGE_MS = 30_000
 # faust creates the changelog topics; on a cluster whose default is ~1 MB a 4 MB event's run state would not fit
 CHANGELOG_CONFIG = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
 
@@ -136,6 +137,10 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=cfg.session_timeout_s,
+        # A broker restart during the group join left the consumer with its topics "missing" and nothing
+        # assigned until the next metadata refresh (5 minutes by default): refresh every 30 s instead
+        # (the fault suite's broker-sigkill runs).
+        consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
     )
     events_topic = _raw_topic(app, cfg.events_topic, cfg.partitions)
     # Output goes through librdkafka (processors/publisher.py); faust only declares the topics.
