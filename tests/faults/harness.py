@@ -387,20 +387,21 @@ def run_scenario(
 # ---- the faults -----------------------------------------------------------------------------------
 
 
-def kill_worker(pipe: Pipeline, rng: random.Random, done: list[str], at: float) -> None:
-    pipe.kill_worker()
-    pause = rng.uniform(0.0, 2.0)
-    time.sleep(pause)
-    pipe.start_worker()
-    done.append(f"{at:.1f}s worker SIGKILL, restarted after {pause:.1f}s")
+def _kill_and_restart(what: str) -> Fault:
+    """SIGKILL the worker or the sink, restart it after a random pause of up to 2 s."""
+
+    def fault(pipe: Pipeline, rng: random.Random, done: list[str], at: float) -> None:
+        (pipe.kill_worker if what == "worker" else pipe.kill_sink)()
+        pause = rng.uniform(0.0, 2.0)
+        time.sleep(pause)
+        (pipe.start_worker if what == "worker" else pipe.start_sink)()
+        done.append(f"{at:.1f}s {what} SIGKILL, restarted after {pause:.1f}s")
+
+    return fault
 
 
-def kill_sink(pipe: Pipeline, rng: random.Random, done: list[str], at: float) -> None:
-    pipe.kill_sink()
-    pause = rng.uniform(0.0, 2.0)
-    time.sleep(pause)
-    pipe.start_sink()
-    done.append(f"{at:.1f}s sink SIGKILL, restarted after {pause:.1f}s")
+kill_worker = _kill_and_restart("worker")
+kill_sink = _kill_and_restart("sink")
 
 
 def restart_gracefully(pipe: Pipeline, rng: random.Random, done: list[str], at: float) -> None:
