@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from upriver.settings import Settings, Topics
+from upriver.stack import LocalStack, free_port
 
 
 def isolated_settings(kafka_bootstrap: str, chdb_url: str, home: Path, name: str, **overrides: Any) -> Settings:
@@ -37,3 +39,15 @@ def wait_until(check: Callable[[], bool], timeout: float = 90.0, what: str = "co
             return
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@contextmanager
+def ready_stack(
+    kafka_bootstrap: str, chdb_url: str, home: Path, name: str, api_port: int | None = None, **overrides: Any
+) -> Iterator[LocalStack]:
+    """A LocalStack of its own (`isolated_settings`), its API on a free port (or `api_port`; -1: none), the
+    worker's group stable before it is handed over; stopped afterwards."""
+    settings = isolated_settings(kafka_bootstrap, chdb_url, home, name, **overrides)
+    with LocalStack(settings, api_port=free_port() if api_port is None else api_port) as stack:
+        stack.wait_worker_ready()
+        yield stack

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from stack_support import isolated_settings
+from stack_support import ready_stack
 
 from faults.harness import (
     Pipeline,
@@ -78,9 +78,7 @@ def test_broker_sigkill(own_broker: LocalBroker, tmp_path: Path, fault_results: 
 
 @pytest.fixture
 def stack(kafka_bootstrap: str, chdb_url: str, tmp_path: Path) -> Iterator[LocalStack]:
-    settings = isolated_settings(kafka_bootstrap, chdb_url, tmp_path / "home", "fc", api_port=-1)
-    with LocalStack(settings, api_port=-1) as running:
-        running.wait_worker_ready()
+    with ready_stack(kafka_bootstrap, chdb_url, tmp_path / "home", "fc", api_port=-1) as running:
         yield running
 
 

@@ -23,14 +23,14 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from stack_support import isolated_settings
+from stack_support import ready_stack
 
 from processors.validation import INVALID, UNDECODABLE
 from schemas.codec import SingleObjectCodec, fingerprint, history, schema_json
 from schemas.identity import node_id
 from schemas.openlineage import MAX_DEPTH, MAX_EVENT_BYTES
 from upriver.lag import measure
-from upriver.stack import LocalStack, free_port
+from upriver.stack import LocalStack
 
 pytestmark = pytest.mark.integration
 
@@ -42,10 +42,7 @@ TAG = uuid.UUID(int=SEED).hex[-8:]  # in every good name, so the assertions read
 
 @pytest.fixture(scope="module")
 def stack(kafka_bootstrap: str, chdb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    settings_ = isolated_settings(kafka_bootstrap, chdb_url, tmp_path_factory.mktemp("bad"), "bad",
-                                  health_enabled=False)  # fmt: skip
-    with LocalStack(settings_, api_port=free_port()) as s:
-        s.wait_worker_ready()
+    with ready_stack(kafka_bootstrap, chdb_url, tmp_path_factory.mktemp("bad"), "bad", health_enabled=False) as s:
         yield s
 
 

@@ -19,14 +19,14 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
-from stack_support import isolated_settings
+from stack_support import ready_stack
 
 from schemas.codec import make_codec
 from schemas.openlineage import MAX_EVENT_BYTES, MAX_MESSAGE_BYTES
 from upriver.api import ApiServer
 from upriver.ingest import OpenLineageIngest
 from upriver.lineage import NodeNotFound
-from upriver.stack import LocalStack, free_port
+from upriver.stack import LocalStack
 
 pytestmark = pytest.mark.integration
 
@@ -99,9 +99,7 @@ def _eventually(fetch: Callable[[], Any], timeout: float = 120) -> Any:
 
 @pytest.fixture(scope="module")
 def stack(kafka_bootstrap: str, chdb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    settings = isolated_settings(kafka_bootstrap, chdb_url, tmp_path_factory.mktemp("large"), "large")
-    with LocalStack(settings, api_port=free_port()) as s:
-        s.wait_worker_ready()
+    with ready_stack(kafka_bootstrap, chdb_url, tmp_path_factory.mktemp("large"), "large") as s:
         yield s
 
 

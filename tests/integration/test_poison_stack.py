@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Producer
-from stack_support import isolated_settings
+from stack_support import ready_stack
 
 from schemas.identity import node_id
 from schemas.openlineage import MAX_MESSAGE_BYTES
-from upriver.stack import LocalStack, free_port
+from upriver.stack import LocalStack
 from upriver.stats import PipelineStats
 
 pytestmark = pytest.mark.integration
@@ -24,10 +24,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def stack(kafka_bootstrap: str, chdb_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    settings = isolated_settings(kafka_bootstrap, chdb_url, tmp_path_factory.mktemp("poison"), "poison",
-                                 health_enabled=False)  # fmt: skip
-    with LocalStack(settings, api_port=free_port()) as s:
-        s.wait_worker_ready()
+    with ready_stack(kafka_bootstrap, chdb_url, tmp_path_factory.mktemp("poison"), "poison", health_enabled=False) as s:
         yield s
 
 

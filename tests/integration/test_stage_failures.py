@@ -23,7 +23,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
-from stack_support import isolated_settings, wait_until
+from stack_support import isolated_settings, ready_stack, wait_until
 
 from upriver.lag import measure
 from upriver.settings import Settings
@@ -36,9 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def stack(kafka_bootstrap: str, chdb_url: str, tmp_path: Path) -> Iterator[LocalStack]:
-    settings = isolated_settings(kafka_bootstrap, chdb_url, tmp_path / "home", "stagefail", health_enabled=False)
-    with LocalStack(settings, api_port=free_port()) as s:
-        s.wait_worker_ready()
+    with ready_stack(kafka_bootstrap, chdb_url, tmp_path / "home", "stagefail", health_enabled=False) as s:
         yield s
 
 
