@@ -164,7 +164,14 @@ def test_restarted_processor_keeps_dedup_state_and_loses_nothing(stack: LocalSta
     # its edges a second time.
     assert stats.duplicate_edge_rows() == 0
     # The new worker handled each message once (whatever faust re-delivered after its recovery) and
-    # recognised every re-send from the dedup state it recovered.
+    # recognised every re-send from the dedup state it recovered. The edges are complete once the 300
+    # new events are handled; the re-sends after them may still be on their way (CI once read 399).
+    wait_until(
+        lambda: stack.worker_metrics().get("upriver_processor_events_total", 0) >= 300 + 100,
+        timeout=60,
+        what="every message handled",
+    )
+    time.sleep(1.0)  # time for a message handled twice to show
     counters = stack.worker_metrics()
     assert counters["upriver_processor_events_total"] == 300 + 100
     assert counters["upriver_processor_duplicates_dropped_total"] == 100
