@@ -20,10 +20,10 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from upriver.broker import KAFKA_VERSION
+from upriver.local.broker import KAFKA_VERSION
+from upriver.local.stack import LocalStack
+from upriver.local.workload import run_workload
 from upriver.settings import Settings
-from upriver.stack import LocalStack
-from upriver.workload import run_workload
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -59,7 +59,7 @@ def main() -> int:
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
-    from upriver.broker import LocalBroker, ensure_jars
+    from upriver.local.broker import LocalBroker, ensure_jars
 
     cache = Path(os.environ.get("UPRIVER_CACHE_DIR", ROOT / ".cache"))
     ensure_jars(cache)

@@ -1,7 +1,7 @@
 """Graph query benchmark: build 1M- and 10M-edge lineage graphs from the simulator, then time the read side.
 
 Graphs are built without Kafka: the simulator's events go through the processor's own run merge and edge
-derivation (`upriver.bulk.load_stream`) into a fresh embedded ClickHouse (chDB) database. Then, with
+derivation (`upriver.local.bulk.load_stream`) into a fresh embedded ClickHouse (chDB) database. Then, with
 the same `LineageReader` the CLI and API use, it times (p50/p95 over samples):
 1-hop upstream, upstream depth 10, downstream impact depth 10 (<= 10k nodes), hub blast radius (count +
 first 1,000) and path; plus storage bytes per edge and the process's peak RSS.
@@ -30,8 +30,8 @@ from schemas.codec import SingleObjectCodec
 from sinks.clickhouse import connect
 from sinks.migrations import apply_migrations
 from sinks.writer import ClickHouseWriter
-from upriver.bulk import load_stream
-from upriver.lineage import LineageReader
+from upriver.local.bulk import load_stream
+from upriver.readside.lineage import LineageReader
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "graph.json"

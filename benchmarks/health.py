@@ -19,10 +19,10 @@ from statistics import median
 from typing import Any
 
 from benchmarks.e2e import bench_settings, machine
-from processors.app import PASS_CHUNK
-from processors.health import HealthConfig, HealthEngine
-from upriver.stack import LocalStack
-from upriver.workload import run_workload
+from processors.health.engine import HealthConfig, HealthEngine
+from processors.worker.app import PASS_CHUNK
+from upriver.local.stack import LocalStack
+from upriver.local.workload import run_workload
 
 RESULTS = Path(__file__).parent / "results"
 OUTPUTS_PER_RUN = 10
@@ -133,7 +133,7 @@ def main() -> int:
         },
         "engine": scale,
         "notes": "pipeline: the e2e workload through the local stack (one faust worker runs the processor and, "
-        "when enabled, the health processor on 2 cores); engine: processors.health in process, no Kafka",
+        "when enabled, the health processor on 2 cores); engine: processors.health.engine in process, no Kafka",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2) + "\n")

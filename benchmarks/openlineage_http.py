@@ -19,7 +19,7 @@ from statistics import median, quantiles
 from typing import Any
 
 from benchmarks.e2e import bench_settings, machine
-from upriver.stack import LocalStack, free_port
+from upriver.local.stack import LocalStack, free_port
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -1,6 +1,6 @@
 """The worker's configuration, apart from faust: importing it starts nothing and registers no metric.
 
-`upriver/components.py` builds it from `Settings` in every process; only the worker (`processors/app.py`)
+`upriver/deploy/components.py` builds it from `Settings` in every process; only the worker (`processors/worker/app.py`)
 imports faust and the processor's Prometheus metrics (`processors/metrics.py`).
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from processors.health import HealthConfig
+from processors.health.engine import HealthConfig
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ REDELIVERED = Counter(
 )
 COMMIT_REWINDS = Counter(
     "upriver_processor_commit_rewinds_total",
-    "Partitions sought back because faust lost fetched messages below acknowledged ones (processors/commits.py)",
+    "Partitions sought back because faust lost fetched messages below acknowledged ones (processors/worker/commits.py)",
 )
 COMMIT_HOLES_FILLED = Counter(
     "upriver_processor_commit_holes_filled_total",
@@ -24,7 +24,8 @@ COMMIT_HOLES_FILLED = Counter(
 )
 COMMIT_ACKS_TIDIED = Counter(
     "upriver_processor_commit_acks_tidied_total",
-    "Commits before which faust's acknowledgement list held repeated or committed offsets (processors/commits.py)",
+    "Commits before which faust's acknowledgement list held repeated or committed offsets "
+    "(processors/worker/commits.py)",
 )
 REPLAYS = Counter("upriver_processor_replays_total", "Events processed again after a restart")
 DEAD_LETTERS = Counter("upriver_processor_dead_letters_total", "Messages sent to the dead-letter topic", ["error_kind"])
@@ -43,7 +44,7 @@ OPENLINEAGE_IN = Counter(
     ["result"],
 )
 
-# ---- health (processors/health.py) ------------------------------------------------------------------
+# ---- health (processors/health/engine.py) ------------------------------------------------------------------
 HEALTH_RUNS_IN = Counter("upriver_health_runs_total", "Run records read by the health processor")
 HEALTH_LATE = Gauge("upriver_health_late_facts", "Run records that arrived later than the lateness bound")
 ALERTS_OUT = Counter("upriver_health_alerts_total", "Alert transitions published", ["kind", "status"])

@@ -204,7 +204,7 @@ class Edge:
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """The merged state of one run (`processors/runs.py` builds it; docs/lineage-model.md)."""
+    """The merged state of one run (`processors/lineage/runs.py` builds it; docs/lineage-model.md)."""
 
     run_id: str
     revision: int

@@ -179,7 +179,7 @@ def _artifact(ns: str, name: str, facets: Record, alias: Mapping[tuple[str, str]
     facets = dict(facets)
     others = [(ns, name)] + [(n, m) for n, m, _ in _symlinks(facets)]
     names = sorted({pair for pair in others if pair != (cns, cname)})
-    if names:  # every other name this dataset was sent under resolves to the node (processors/runs.py)
+    if names:  # every other name this dataset was sent under resolves to the node (processors/lineage/runs.py)
         facets["upriverAliases"] = [{"namespace": n, "name": m} for n, m in names]
     lineage = facets.get("columnLineage")
     if isinstance(lineage, dict) and isinstance(lineage.get("fields"), dict):

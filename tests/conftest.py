@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from upriver.broker import LocalBroker, ensure_jars
+from upriver.local.broker import LocalBroker, ensure_jars
 
 pytest_plugins = ["fixtures_clickhouse", "realproducers.fixtures"]
 

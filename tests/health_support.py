@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from processors import runs
-from processors.health import HealthConfig, HealthEngine
-from producers.health_truth import Durations
+from health_truth import Durations
+
+from processors.health.engine import HealthConfig, HealthEngine
+from processors.lineage import runs
 
 # drift, stuck runs and an ingest that stops (the first team's raw_events), on a small graph
 SCENARIO: dict[str, Any] = {

@@ -12,8 +12,8 @@ import urllib.request
 from typing import Any, Protocol
 
 from schemas.identity import marquez_id, node_id, parse
-from upriver.api import ApiError, handle
-from upriver.lineage import LineageReader
+from upriver.http.api import ApiError, handle
+from upriver.readside.lineage import LineageReader
 
 Doc = dict[str, Any]
 

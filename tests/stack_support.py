@@ -11,8 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from upriver.local.stack import LocalStack, free_port
 from upriver.settings import Settings, Topics
-from upriver.stack import LocalStack, free_port
 
 
 def isolated_settings(kafka_bootstrap: str, chdb_url: str, home: Path, name: str, **overrides: Any) -> Settings:

@@ -1,5 +1,5 @@
 """`python -m upriver` runs the CLI (the local stack starts its worker this way)."""
 
-from upriver.cli import main
+from upriver.cli.main import main
 
 raise SystemExit(main())

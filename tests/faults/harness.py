@@ -31,9 +31,9 @@ from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-d
 from producers.emitter import LineageEmitter
 from producers.simulator import Simulator
 from schemas.codec import make_codec
+from upriver.local.stack import free_port
+from upriver.local.topics import ensure_topics
 from upriver.settings import Settings, Topics
-from upriver.stack import free_port
-from upriver.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
@@ -461,7 +461,7 @@ def lose_table(pipe: Pipeline, rng: random.Random, done: list[str], at: float) -
     """The `edges` table goes away: the sink stops with the reason (a permanent error); the operator's remedy
     (docs/operations.md) is a new database and a new sink group, which reload everything from the topics."""
     assert isinstance(pipe, StackPipeline)
-    from upriver.components import open_storage
+    from upriver.deploy.components import open_storage
 
     stack = pipe.stack
     client, db = stack.storage.write_client, stack.storage.database

@@ -22,8 +22,8 @@ from faults.harness import (
     restart_gracefully,
     run_scenario,
 )
-from upriver.broker import LocalBroker
-from upriver.stack import LocalStack
+from upriver.local.broker import LocalBroker
+from upriver.local.stack import LocalStack
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 

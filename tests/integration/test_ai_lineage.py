@@ -14,9 +14,9 @@ import pytest
 from stack_support import isolated_settings
 
 from producers.simulator import Truth
-from upriver.lineage import LineageReader
-from upriver.stack import LocalStack
-from upriver.workload import run_workload
+from upriver.local.stack import LocalStack
+from upriver.local.workload import run_workload
+from upriver.readside.lineage import LineageReader
 
 pytestmark = pytest.mark.integration
 

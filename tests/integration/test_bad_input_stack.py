@@ -25,12 +25,12 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from stack_support import ready_stack
 
-from processors.validation import INVALID, UNDECODABLE
+from processors.lineage.validation import INVALID, UNDECODABLE
 from schemas.codec import SingleObjectCodec, fingerprint, history, schema_json
 from schemas.identity import node_id
 from schemas.openlineage import MAX_DEPTH, MAX_EVENT_BYTES
-from upriver.lag import measure
-from upriver.stack import LocalStack
+from upriver.deploy.lag import measure
+from upriver.local.stack import LocalStack
 
 pytestmark = pytest.mark.integration
 

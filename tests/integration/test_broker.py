@@ -9,7 +9,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from upriver.broker import LocalBroker
+from upriver.local.broker import LocalBroker
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from confluent_kafka import Producer
 from ol_check import Http, converged
 from stack_support import isolated_settings
 
-from upriver.stack import LocalStack, free_port
+from upriver.local.stack import LocalStack, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """`upriver emit` against a broker that is down when it starts: it waits `--wait` seconds for Kafka, then
 reports how many events were delivered, how many were not and librdkafka's reason, exiting non-zero.
 
-These tests start and stop their OWN broker (upriver.broker.LocalBroker in a tmp dir), never the session's.
+These tests start and stop their OWN broker (upriver.local.broker.LocalBroker in a tmp dir), never the session's.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from producers.emitter import new_event
 from producers.ndjson import to_json
 from schemas.codec import SingleObjectCodec
 from schemas.model import ArtifactRef, LineageEvent
-from upriver.broker import LocalBroker, ensure_jars
+from upriver.local.broker import LocalBroker, ensure_jars
 
 pytestmark = pytest.mark.integration
 

@@ -16,15 +16,15 @@ from typing import Any
 
 import pytest
 from health_support import DURATIONS, SCENARIO, rules_toml
+from health_truth import AlertKey, LinkKey, expected_alerts, expected_drift_links
 from stack_support import isolated_settings
 
 from producers.emitter import LineageEmitter
-from producers.health_truth import AlertKey, LinkKey, expected_alerts, expected_drift_links
 from producers.simulator import Simulator, Truth
 from schemas.codec import make_codec
-from upriver.api import handle
-from upriver.cli import main
-from upriver.stack import LocalStack, free_port
+from upriver.cli.main import main
+from upriver.http.api import handle
+from upriver.local.stack import LocalStack, free_port
 
 pytestmark = pytest.mark.integration
 

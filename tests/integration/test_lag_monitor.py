@@ -1,4 +1,4 @@
-"""upriver/lag.py against the session's real broker: the lag counts every partition (one the group never
+"""upriver/deploy/lag.py against the session's real broker: the lag counts every partition (one the group never
 committed from the log start), topics that do not exist are left out (and not created by asking), and the
 monitor's stalled gauge grows while nothing commits and drops to 0 once the group has committed all."""
 
@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client import REGISTRY
 from stack_support import wait_until
 
-from upriver.lag import LagMonitor, TopicOffsets, measure, measure_offsets
+from upriver.deploy.lag import LagMonitor, TopicOffsets, measure, measure_offsets
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,7 @@ def commit(bootstrap: str, group: str, offsets: dict[str, dict[int, int]]) -> No
 def offsets_reader(bootstrap: str, group: str) -> Consumer:
     """A Consumer of `group` that never subscribes, once the group's coordinator answers (it loads right after
     the broker starts; the admin API's ListConsumerGroupOffsets would crash the process on a NOT_COORDINATOR
-    answer then, see upriver/lag.py)."""
+    answer then, see upriver/deploy/lag.py)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
     consumer.committed([TopicPartition("any", 0)], timeout=30)
     return consumer

@@ -23,10 +23,10 @@ from stack_support import ready_stack
 
 from schemas.codec import make_codec
 from schemas.openlineage import MAX_EVENT_BYTES, MAX_MESSAGE_BYTES
-from upriver.api import ApiServer
-from upriver.ingest import OpenLineageIngest
-from upriver.lineage import NodeNotFound
-from upriver.stack import LocalStack
+from upriver.http.api import ApiServer
+from upriver.http.ingest import OpenLineageIngest
+from upriver.local.stack import LocalStack
+from upriver.readside.lineage import NodeNotFound
 
 pytestmark = pytest.mark.integration
 

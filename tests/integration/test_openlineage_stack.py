@@ -30,9 +30,9 @@ from openlineage.client.transport.http import HttpConfig, HttpTransport
 from openlineage.client.transport.kafka import KafkaConfig, KafkaTransport
 from stack_support import isolated_settings
 
-from processors import runs
+from processors.lineage import runs
 from schemas.openlineage import OpenLineageError, decode, to_record
-from upriver.stack import LocalStack, free_port
+from upriver.local.stack import LocalStack, free_port
 
 pytestmark = pytest.mark.integration
 

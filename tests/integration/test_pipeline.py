@@ -23,9 +23,9 @@ from producers.emitter import LineageEmitter
 from producers.simulator import Simulator
 from schemas.codec import SingleObjectCodec
 from schemas.model import DeadLetter
-from upriver.stack import LocalStack
-from upriver.stats import PipelineStats
-from upriver.workload import run_workload
+from upriver.local.stack import LocalStack
+from upriver.local.workload import run_workload
+from upriver.readside.stats import PipelineStats
 
 pytestmark = pytest.mark.integration
 

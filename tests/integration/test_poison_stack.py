@@ -16,8 +16,8 @@ from stack_support import ready_stack
 
 from schemas.identity import node_id
 from schemas.openlineage import MAX_MESSAGE_BYTES
-from upriver.stack import LocalStack
-from upriver.stats import PipelineStats
+from upriver.local.stack import LocalStack
+from upriver.readside.stats import PipelineStats
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from schemas.codec import SingleObjectCodec
 from schemas.model import LineageEvent
 from sinks.clickhouse import connect
 from sinks.rows import EDGES
-from upriver.cli import main
+from upriver.cli.main import main
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ from realproducers.spark import SparkRun
 from stack_support import isolated_settings
 
 from schemas.identity import node_id
-from upriver.stack import LocalStack, free_port
+from upriver.local.stack import LocalStack, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -25,9 +25,9 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 from stack_support import isolated_settings, ready_stack, wait_until
 
-from upriver.lag import measure
+from upriver.deploy.lag import measure
+from upriver.local.stack import LocalStack, free_port
 from upriver.settings import Settings
-from upriver.stack import LocalStack, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +96,7 @@ def error_lines(caplog: pytest.LogCaptureFixture, stage: str) -> list[str]:
 def test_a_permanent_insert_error_stops_the_sink_and_healthz_names_it(
     stack: LocalStack, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="upriver.stack")
+    caplog.set_level(logging.ERROR, logger="upriver.local.stack")
     assert healthz(stack)[0] == 200
     assert stack.storage is not None
     db = stack.storage.database
@@ -130,7 +130,7 @@ def test_a_permanent_insert_error_stops_the_sink_and_healthz_names_it(
 
 
 def test_a_killed_worker_is_named_with_its_exit_status(stack: LocalStack, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.ERROR, logger="upriver.stack")
+    caplog.set_level(logging.ERROR, logger="upriver.local.stack")
     assert stack.worker is not None
     stack.worker.kill()  # SIGKILL from outside: not stop_worker, the intended stop
 
@@ -217,6 +217,6 @@ def test_upriver_up_exits_non_zero_with_the_reason_when_its_sink_dies(kafka_boot
             up.communicate()
     assert up.returncode == 1, (out, err)
     assert "upriver up: stage sink stopped:" in err and "UNKNOWN_TABLE" in err, err
-    assert "ERROR upriver.stack: stage sink stopped:" in err, err  # the log line, once
-    assert err.count("ERROR upriver.stack: stage sink stopped:") == 1, err
+    assert "ERROR upriver.local.stack: stage sink stopped:" in err, err  # the log line, once
+    assert err.count("ERROR upriver.local.stack: stage sink stopped:") == 1, err
     assert "stopping..." in out

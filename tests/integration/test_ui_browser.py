@@ -16,9 +16,9 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from stack_support import isolated_settings
 
 from producers.simulator import Truth
-from upriver.api import ApiServer
-from upriver.stack import LocalStack, free_port
-from upriver.workload import run_workload
+from upriver.http.api import ApiServer
+from upriver.local.stack import LocalStack, free_port
+from upriver.local.workload import run_workload
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import processors.metrics  # noqa: F401  (registers the processor's metrics)
 import producers.metrics  # noqa: F401
 import upriver.metrics  # noqa: F401
 from sinks.metrics import default_metrics
-from upriver.lag import STALL_WARN_AFTER_S
+from upriver.deploy.lag import STALL_WARN_AFTER_S
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "compose" / "prometheus"
 

@@ -1,4 +1,4 @@
-"""Alias groups (upriver/aliases.py): every name of a dataset maps to one canonical id, whatever order the
+"""Alias groups (upriver/readside/aliases.py): every name of a dataset maps to one canonical id, whatever order the
 alias pairs arrive in, and column ids follow their node."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from upriver.aliases import Aliases
+from upriver.readside.aliases import Aliases
 
 ids = st.sampled_from([f"dataset:ns/{c}" for c in "abcdefg"])
 

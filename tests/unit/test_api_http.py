@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from upriver.api import ApiServer
+from upriver.http.api import ApiServer
 
 
 class _NoReader:

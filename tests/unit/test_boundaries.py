@@ -1,5 +1,5 @@
 """Stages meet only at the contract: producers/, processors/, sinks/ never import each other,
-schemas/ imports no stage, and only processors/app.py imports faust.
+schemas/ imports no stage, and only processors/worker/app.py imports faust.
 
 Only the worker process loads faust and the processor's metrics (processors/metrics.py): a module
 that imports them at import time is reached only from `upriver worker`, so the sink's and the API's
@@ -54,7 +54,7 @@ def test_only_the_wiring_module_imports_faust() -> None:
         for p in (ROOT / pkg).rglob("*.py")
         if "faust" in _imports(p)
     )
-    assert users == ["processors/app.py"]
+    assert users == ["processors/worker/app.py"]
 
 
 def test_every_module_opens_with_a_docstring() -> None:
@@ -130,7 +130,7 @@ def _loads(graph: dict[str, set[str]], start: str) -> set[str]:
 def test_only_the_worker_wiring_loads_faust_and_the_processor_metrics() -> None:
     graph = _import_graph()
     loading_faust = sorted(m for m in graph if "faust" in _loads(graph, m))
-    assert loading_faust == ["processors.app"]
+    assert loading_faust == ["processors.worker.app"]
     # processors.metrics registers the worker's series; outside processors/ nothing may load it on import
     loading_metrics = sorted(
         m for m in graph if "processors.metrics" in _loads(graph, m) and m.split(".")[0] != "processors"
@@ -139,8 +139,8 @@ def test_only_the_worker_wiring_loads_faust_and_the_processor_metrics() -> None:
 
 
 def _cli_imports(command: str) -> list[str]:
-    """The modules `upriver <command>` imports inside its function in upriver/cli.py."""
-    tree = ast.parse((ROOT / "upriver" / "cli.py").read_text())
+    """The modules `upriver <command>` imports inside its function in upriver/cli/main.py."""
+    tree = ast.parse((ROOT / "upriver" / "cli" / "main.py").read_text())
     fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == f"cmd_{command}")
     return sorted(
         {n.module for n in ast.walk(fn) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
@@ -166,9 +166,10 @@ def _loaded_in_a_fresh_process(modules: list[str]) -> tuple[bool, list[str]]:
 
 def test_the_sink_and_api_process_loads_neither_faust_nor_the_worker_metrics() -> None:
     """`upriver sink` and `upriver up` (the sink, lag monitor and API in the controlling process)."""
-    sink_side = ["upriver.cli", *_cli_imports("sink"), *_cli_imports("up"), "upriver.components", "upriver.api"]
-    sink_side += ["upriver.stack", "upriver.lag", "upriver.health"]
-    assert "upriver.components" in _cli_imports("sink") and "upriver.stack" in _cli_imports("up")
+    sink_side = ["upriver.cli.main", *_cli_imports("sink"), *_cli_imports("up")]
+    sink_side += ["upriver.deploy.components", "upriver.http.api"]
+    sink_side += ["upriver.local.stack", "upriver.deploy.lag", "upriver.readside.health"]
+    assert "upriver.deploy.components" in _cli_imports("sink") and "upriver.local.stack" in _cli_imports("up")
     faust_loaded, names = _loaded_in_a_fresh_process(sink_side)
     assert not faust_loaded
     assert [n for n in names if n.startswith(WORKER_METRICS)] == []
@@ -176,8 +177,8 @@ def test_the_sink_and_api_process_loads_neither_faust_nor_the_worker_metrics() -
 
 
 def test_the_worker_process_loads_faust_and_registers_the_worker_metrics() -> None:
-    worker_side = ["upriver.cli", *_cli_imports("worker")]
-    assert "processors.app" in worker_side
+    worker_side = ["upriver.cli.main", *_cli_imports("worker")]
+    assert "processors.worker.app" in worker_side
     faust_loaded, names = _loaded_in_a_fresh_process(worker_side)
     assert faust_loaded
     assert "upriver_processor_events_total" in names

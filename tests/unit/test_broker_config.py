@@ -1,4 +1,4 @@
-"""upriver.broker pieces that need no Java: cluster ids and the identity kept across restarts."""
+"""upriver.local.broker pieces that need no Java: cluster ids and the identity kept across restarts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from upriver.broker import LocalBroker, _cluster_id
+from upriver.local.broker import LocalBroker, _cluster_id
 
 
 def test_cluster_ids_are_22_base64url_chars_never_starting_with_a_dash() -> None:

@@ -1,4 +1,4 @@
-"""processors.commits on faust's own consumer bookkeeping: a message faust lost between fetch and stream
+"""processors.worker.commits on faust's own consumer bookkeeping: a message faust lost between fetch and stream
 is never committed past, and the partition is sought back to it."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import faust
 import pytest
 from faust.types import TP
 
-from processors.commits import CommitGuard, holes
+from processors.worker.commits import CommitGuard, holes
 
 TP0 = TP("events", 0)
 
@@ -166,7 +166,7 @@ def test_repeated_acknowledgements_make_faust_commit_one_offset_at_a_time(consum
 
 
 def test_tidy() -> None:
-    from processors.commits import tidy
+    from processors.worker.commits import tidy
 
     assert tidy([5, 6, 7], 5) is None
     assert tidy([5, 5, 6], 5) == [5, 6]

@@ -16,8 +16,8 @@ from ol_truth import expected
 
 from schemas.openlineage import to_record
 from sinks.writer import ClickHouseWriter
-from upriver.bulk import load
-from upriver.lineage import LineageReader
+from upriver.local.bulk import load
+from upriver.readside.lineage import LineageReader
 
 
 def test_all_six_scenarios_and_74_events_are_here() -> None:

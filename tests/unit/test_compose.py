@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from upriver.cli import COMMANDS
+from upriver.cli.main import COMMANDS
 from upriver.settings import ENV, Topics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +94,8 @@ def test_sink_publishes_the_api_port() -> None:
 
 
 def test_image_copies_every_package_the_distribution_ships() -> None:
-    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {p.removesuffix("*") for p in patterns}
     dockerfile = (ROOT / "compose" / "Dockerfile").read_text()
     copied = set(re.findall(r"^COPY (\w+) ", dockerfile, flags=re.MULTILINE))
     assert set(packages) <= copied

@@ -19,13 +19,13 @@ from prometheus_client import REGISTRY, generate_latest
 
 import processors.metrics  # noqa: F401  (registers the processor's metrics)
 import upriver.metrics  # noqa: F401
-from processors.health import HealthEngine
+from processors.health.engine import HealthEngine
 from producers.simulator import Simulator
 from schemas.codec import make_codec
 from sinks.metrics import default_metrics
 from sinks.rows import ALERTS, DEAD_LETTERS, DRIFT_LINKS, HEALTH, alert_row, dead_letter_row, drift_link_row, health_row
 from sinks.writer import ClickHouseWriter
-from upriver.bulk import load
+from upriver.local.bulk import load
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "compose" / "grafana"

@@ -1,4 +1,4 @@
-"""processors.dedup: first sighting, duplicate, replay after restart, bounded eviction."""
+"""processors.lineage.dedup: first sighting, duplicate, replay after restart, bounded eviction."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import itertools
 from hypothesis import given
 from hypothesis import strategies as st
 
-from processors.dedup import Verdict, decide, expired, seen
+from processors.lineage.dedup import Verdict, decide, expired, seen
 
 
 def test_first_sighting_is_new() -> None:
@@ -42,7 +42,7 @@ def test_expired_never_evicts_a_live_entry(times: list[int], now: int) -> None:
 def test_positions_skip_exactly_what_this_process_already_handled() -> None:
     """faust can drop fetched messages and hand them over later, after higher offsets were handled: an offset
     below the highest handled one that was never handled is not skipped (a high-water mark lost it)."""
-    from processors.dedup import Positions
+    from processors.lineage.dedup import Positions
 
     positions = Positions()
     assert not positions.handled(0, 0)
@@ -58,7 +58,7 @@ def test_positions_skip_exactly_what_this_process_already_handled() -> None:
 
 @given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 60)), max_size=300))
 def test_positions_know_exactly_the_marked_offsets(marks: list[tuple[int, int]]) -> None:
-    from processors.dedup import Positions
+    from processors.lineage.dedup import Positions
 
     positions = Positions()
     for p, o in marks:

@@ -12,7 +12,7 @@ import pytest
 from producers.emitter import PRODUCER_DEFAULTS, DeliveryError, LineageEmitter, new_event
 from producers.ndjson import to_json
 from schemas.model import ArtifactRef
-from upriver.cli import main
+from upriver.cli.main import main
 
 
 def _closed_port() -> int:

@@ -13,8 +13,8 @@ from ol_check import InProcess
 from schemas.identity import node_id
 from schemas.openlineage import to_record
 from sinks.writer import ClickHouseWriter
-from upriver.bulk import load
-from upriver.lineage import LineageReader
+from upriver.local.bulk import load
+from upriver.readside.lineage import LineageReader
 
 PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.53.0/integration/spark"
 

@@ -4,7 +4,7 @@ The contract, for every input:
 - OpenLineage JSON (schemas/openlineage.py `decode` + `to_record`, then `validation.problems`): a record that
   validates, or OpenLineageError with a reason (never another exception, never RecursionError);
 - Avro LineageEvents (`validation.accept`): a record or a `Rejection` with a reason (never raises);
-- an accepted record goes through the processor (processors/runs.py `merge`, `run_record`, `edges`)
+- an accepted record goes through the processor (processors/lineage/runs.py `merge`, `run_record`, `edges`)
   without raising, and its run record and edges encode with their Avro codecs.
 
 Inputs: arbitrary bytes, and real events (tests/fixtures/compatibility, tests/fixtures/openlineage-corpus)
@@ -24,8 +24,8 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from processors import runs
-from processors.validation import Rejection, accept, problems
+from processors.lineage import runs
+from processors.lineage.validation import Rejection, accept, problems
 from schemas.codec import SingleObjectCodec, make_codec
 from schemas.openlineage import MAX_DEPTH, OpenLineageError, decode, to_record
 
@@ -72,7 +72,7 @@ VALID_RECORDS = [r for r in map(_record, CORPUS) if r is not None]
 
 
 def process(record: dict[str, Any]) -> None:
-    """What the processor does with an accepted record (processors/app.py): merge it into its run (twice:
+    """What the processor does with an accepted record (processors/worker/app.py): merge it into its run (twice:
     the second is a duplicate), then encode the run record and every edge."""
     state, changed = runs.merge(None, record)
     assert changed
@@ -84,8 +84,8 @@ def process(record: dict[str, Any]) -> None:
 
 
 def openlineage_contract(payload: bytes) -> dict[str, Any] | None:
-    """The OpenLineage path (processors/app.py `_wire_openlineage`, upriver/ingest.py): the validated record,
-    or None when refused with OpenLineageError; any other exception fails the test."""
+    """The OpenLineage path (processors/worker/app.py `_wire_openlineage`, upriver/http/ingest.py): the validated
+    record, or None when refused with OpenLineageError; any other exception fails the test."""
     try:
         record = to_record(decode(payload))
     except OpenLineageError as exc:

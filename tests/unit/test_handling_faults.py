@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from processors import handling
-from processors.handling import Codecs, EventHandler, Topics
+from processors.lineage import handling
+from processors.lineage.handling import Codecs, EventHandler, Topics
 from producers.simulator import Simulator
 from schemas.codec import make_codec
 

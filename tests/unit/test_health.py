@@ -1,4 +1,4 @@
-"""Health rules with an injected clock (processors/health.py), and their order-independence."""
+"""Health rules with an injected clock (processors/health/engine.py), and their order-independence."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from processors import runs
-from processors.health import HealthConfig, HealthEngine, parse_duration
+from processors.health.engine import HealthConfig, HealthEngine, parse_duration
+from processors.lineage import runs
 from producers.simulator import Simulator
 from schemas.codec import make_codec
 from schemas.identity import node_id
@@ -455,7 +455,7 @@ def test_streaming_jobs_stay_live_without_incomplete_run_alerts() -> None:
 
 
 def test_gauges_fold_namespaces_without_summing_ratios() -> None:
-    from processors.health import gauge_figures
+    from processors.health.engine import gauge_figures
 
     figures = {
         ("a", "artifacts"): 10, ("a", "coverage_ratio"): 1.0, ("a", "late"): 1, ("a", "stale"): 2,

@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 from health_support import DURATIONS, SCENARIO, config, feed
+from health_truth import expected_alerts, expected_drift_links
 
-from processors.health import HealthEngine
-from producers.health_truth import expected_alerts, expected_drift_links
+from processors.health.engine import HealthEngine
 from producers.simulator import Simulator
 from schemas.codec import make_codec
 

@@ -1,4 +1,4 @@
-"""upriver/lag.py StallClock: how long a (group, topic) has made no progress while messages wait; and the
+"""upriver/deploy/lag.py StallClock: how long a (group, topic) has made no progress while messages wait; and the
 monitor's wiring of it into the gauges (through the documented `measure` hook, with a given clock)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 
-from upriver.lag import STALL_WARN_AFTER_S, LagMonitor, StallClock, TopicOffsets
+from upriver.deploy.lag import STALL_WARN_AFTER_S, LagMonitor, StallClock, TopicOffsets
 
 KEY = ("upriver-sink", "upriver.edges.v1")
 
@@ -70,7 +70,7 @@ def test_the_monitor_exports_the_stall_and_logs_it_once(caplog: pytest.LogCaptur
     def sample(name: str) -> float | None:
         return REGISTRY.get_sample_value(name, {"group": group, "topic": topic})
 
-    caplog.set_level(logging.INFO, logger="upriver.lag")
+    caplog.set_level(logging.INFO, logger="upriver.deploy.lag")
     for now in (0.0, 60.0, STALL_WARN_AFTER_S + 10, STALL_WARN_AFTER_S + 20):
         state["now"] = now
         monitor.poll_once()

@@ -7,7 +7,7 @@ from clickhouse_connect.driver.client import Client
 
 from sinks.rows import EDGES, edge_row, utc_from_millis
 from sinks.writer import ClickHouseWriter
-from upriver.lineage import LineageGraph, LineageReader, NodeNotFound, render_tree, to_json
+from upriver.readside.lineage import LineageGraph, LineageReader, NodeNotFound, render_tree, to_json
 
 # raw -> clean -> features -> model -> deploy, plus a diamond (raw -> {clean, other} -> features)
 # and a cycle (loop_a -> loop_b -> loop_c -> loop_a) hanging off model.
@@ -155,7 +155,7 @@ def test_json_round_trip(reader: LineageReader) -> None:
 def test_health_figures_follow_the_latest_pass(ch_client: Client, ch_database: str) -> None:
     """A namespace whose last running run ended drops out of the next pass: it reads zero, not its old 1."""
     from sinks.rows import HEALTH
-    from upriver.health import HealthReader
+    from upriver.readside.health import HealthReader
 
     t1, t2 = utc_from_millis(1000), utc_from_millis(2000)
     rows = [(t1, "jobs", "running_runs", 1.0, 0, 0), (t1, "wh", "artifacts", 2.0, 0, 1)]

@@ -11,7 +11,7 @@ from clickhouse_connect.driver.client import Client
 from schemas.identity import node_id
 from sinks.migrations import DDL_DIR, apply_migrations, statements
 from sinks.rows import LAYOUTS
-from upriver.lineage import LineageReader
+from upriver.readside.lineage import LineageReader
 
 
 def test_fresh_database_gets_every_file_once(ch_client: Client) -> None:

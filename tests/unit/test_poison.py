@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from processors import runs
-from processors.handling import poison
-from processors.validation import problems
+from processors.lineage import runs
+from processors.lineage.handling import poison
+from processors.lineage.validation import problems
 from schemas.openlineage import MAX_DEPTH, OpenLineageError, decode, to_record
 
 NOW = 1_790_000_000_000
@@ -72,7 +72,7 @@ def test_a_message_is_blamed_only_for_its_own_failures() -> None:
 
 def test_http_batches_nested_too_deep_are_refused_not_crashed() -> None:
     from schemas.codec import make_codec
-    from upriver.ingest import IngestError, OpenLineageIngest
+    from upriver.http.ingest import IngestError, OpenLineageIngest
 
     ingest = OpenLineageIngest({"bootstrap.servers": "127.0.0.1:9"}, "unused", make_codec("lineage_event"))
     deep = "[" * 100_000 + "]" * 100_000

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from upriver.cli import up_banner
-from upriver.demo import where_to_look
+from upriver.cli.main import up_banner
+from upriver.local.demo import where_to_look
+from upriver.local.stack import STATE_FILE, LocalStack, read_state
 from upriver.settings import Settings
-from upriver.stack import STATE_FILE, LocalStack, read_state
 
 SECRETS = ("ch-secret", "sr-secret", "api-secret", "sasl-secret")
 

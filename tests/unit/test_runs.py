@@ -1,4 +1,4 @@
-"""processors.runs: merging a run's events is order-independent; edges follow the rulebook's table."""
+"""processors.lineage.runs: merging a run's events is order-independent; edges follow the rulebook's table."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.runs import RunState, edge_type, edges, merge, merge_all, run_record
+from processors.lineage.runs import RunState, edge_type, edges, merge, merge_all, run_record
 
 RUN = "run-1"
 

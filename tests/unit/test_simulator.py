@@ -142,7 +142,7 @@ def test_knobs_scale_edges_without_truth() -> None:
 
 def test_a_workload_cut_mid_run_expects_only_what_was_sent() -> None:
     """The truth records a run when its last event goes out: cutting a call short leaves no phantom edges."""
-    from processors import runs
+    from processors.lineage import runs
 
     for n in (7, 101, 333):
         sim = Simulator(CODEC, seed=9, duplicate_rate=0, malformed_rate=0, late_rate=0)

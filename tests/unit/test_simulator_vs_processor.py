@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from processors import runs
-from processors.validation import Rejection, accept
+from processors.lineage import runs
+from processors.lineage.validation import Rejection, accept
 from producers.simulator import Simulator
 from schemas.codec import SingleObjectCodec
 

@@ -1,4 +1,4 @@
-"""The read side over runs derived by processors.runs and stored in embedded ClickHouse: time travel
+"""The read side over runs derived by processors.lineage.runs and stored in embedded ClickHouse: time travel
 (supersession, failed runs, append, retirement), revisions arriving in any order, impact, path,
 provenance, node attributes and column lineage."""
 
@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from processors import runs
+from processors.lineage import runs
 from sinks.rows import EDGES, RUNS, edge_row, run_row
 from sinks.writer import ClickHouseWriter
-from upriver.bulk import load
-from upriver.lineage import LineageReader, NodeNotFound, parse_time
+from upriver.local.bulk import load
+from upriver.readside.lineage import LineageReader, NodeNotFound, parse_time
 
 A, B, C, D = (f"dataset:wh/{x}" for x in "abcd")
 M = "model:registry/churn"
@@ -203,7 +203,7 @@ def test_parse_time() -> None:
 
 @pytest.fixture
 def cli(reader: LineageReader, chdb_url: str, ch_database: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from upriver.cli import main
+    from upriver.cli.main import main
 
     monkeypatch.setenv("CLICKHOUSE_URL", chdb_url)
     monkeypatch.setenv("CLICKHOUSE_DATABASE", ch_database)

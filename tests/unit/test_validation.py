@@ -1,4 +1,4 @@
-"""processors.validation: every rule names what is wrong; valid events pass untouched."""
+"""processors.lineage.validation: every rule names what is wrong; valid events pass untouched."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from processors.validation import INVALID, UNDECODABLE, Rejection, accept, problems
+from processors.lineage.validation import INVALID, UNDECODABLE, Rejection, accept, problems
 from schemas.codec import SingleObjectCodec
 from schemas.model import ArtifactRef, EventType, JobKind, LineageEvent
 
@@ -41,7 +41,7 @@ def test_valid_event_is_accepted_as_decoded_record() -> None:
         ({"run_id": ""}, "run_id is empty"),
         ({"producer": ""}, "producer is empty"),
         ({"inputs": (ArtifactRef("dataset", "w", "t"),)}, "inputs[0].kind 'dataset'"),
-        # `$` matched before a trailing newline: accepted, then IdentityError in processors/runs.py (fuzz target)
+        # `$` matched before a trailing newline: accepted, then IdentityError in processors/lineage/runs.py (fuzz)
         ({"inputs": (ArtifactRef("DATASET\n", "w", "t"),)}, "inputs[0].kind 'DATASET\\n'"),
         ({"outputs": (ArtifactRef("MODEL", "", "m"),)}, "outputs[0].namespace is empty"),
         ({"outputs": (ArtifactRef("MODEL", "r", ""),)}, "outputs[0].name is empty"),

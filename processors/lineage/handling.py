@@ -3,7 +3,7 @@
 `EventHandler` takes a batch of messages and the time, and writes through two ports: an `Output` (the
 publisher: edges, run records, dead letters, changelog records) and two `StateTable`s (dedup by event id,
 merged run state by run id) whose writes are themselves changelog records on the same output. faust only
-feeds it (processors/app.py) and flushes the output before every offset commit.
+feeds it (processors/worker/app.py) and flushes the output before every offset commit.
 
 The guarantee, structurally: every message that is not a proven duplicate re-derives and re-publishes
 its run's outputs, and the state records it implies are queued after those outputs. A crash at any step
@@ -21,7 +21,8 @@ from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException
 
-from processors import dedup, metrics, runs, validation
+from processors import metrics
+from processors.lineage import dedup, runs, validation
 from schemas import openlineage
 from schemas.codec import Codec
 from schemas.keys import partition_key

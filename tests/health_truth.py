@@ -1,6 +1,6 @@
 """What the health processor must report for a simulated workload, worked out from the simulator's truth.
 
-Written for obviousness, not speed, and independently of processors/health.py: every condition is a
+Written for obviousness, not speed, and independently of processors/health/engine.py: every condition is a
 function of *the facts up to a time* (`state(< c)` or `state(<= c)`) evaluated from the simulator's
 own record of its runs, and alerts follow docs/health.md's contract — opened at the condition's onset,
 resolved at the fact that cleared it, one open alert per (kind, subject). Tests compare the pipeline's

@@ -1,6 +1,6 @@
 """The one module that wires the processor's pure decisions to Kafka with faust-streaming.
 
-Keeps agent bodies to a few lines: what to do with each message is `processors.handling.EventHandler`
+Keeps agent bodies to a few lines: what to do with each message is `processors.lineage.handling.EventHandler`
 (decode/validate, dedup, merge the run and derive its edges, dead letters); this module feeds it batches,
 gives it the publisher and the two state tables (dedup by event id, merged run state by run id), and
 flushes the publisher before every offset commit. No decision logic here.
@@ -21,12 +21,13 @@ import faust
 from faust.sensors import Sensor
 from prometheus_client import start_http_server
 
-from processors import dedup, metrics, runs
-from processors.commits import CommitGuard
+from processors import metrics
 from processors.config import ProcessorConfig
-from processors.handling import Codecs, EventHandler, Topics
-from processors.health import HealthEngine, gauge_figures
-from processors.publisher import Publisher
+from processors.health.engine import HealthEngine, gauge_figures
+from processors.lineage import dedup, runs
+from processors.lineage.handling import Codecs, EventHandler, Topics
+from processors.worker.commits import CommitGuard
+from processors.worker.publisher import Publisher
 from schemas.codec import make_codec
 from schemas.openlineage import MAX_MESSAGE_BYTES
 
@@ -64,7 +65,7 @@ class FlushBeforeCommit(Sensor):
     event whose offset is committed has its edges and dead letters acknowledged by Kafka. A failed
     flush raises, the commit does not happen and the worker stops; its input is replayed on restart.
     Then `CommitGuard` gives faust back acknowledgements it forgot and holds back a partition it lost a
-    message of (processors/commits.py).
+    message of (processors/worker/commits.py).
     """
 
     def __init__(self, publisher: Publisher, guard: CommitGuard) -> None:
@@ -143,7 +144,7 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
         consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
     )
     events_topic = _raw_topic(app, cfg.events_topic, cfg.partitions)
-    # Output goes through librdkafka (processors/publisher.py); faust only declares the topics.
+    # Output goes through librdkafka (processors/worker/publisher.py); faust only declares the topics.
     _raw_topic(app, cfg.edges_topic, cfg.partitions)
     _raw_topic(app, cfg.dlq_topic, cfg.partitions)
     _raw_topic(app, cfg.runs_topic, cfg.partitions)
@@ -153,8 +154,8 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
     seen_table = app.Table(
         "dedup", default=None, partitions=cfg.partitions, key_type=str, extra_topic_configs=CHANGELOG_CONFIG
     )
-    # Merged run state: run_id -> processors.runs.RunState JSON (+ "u": last update ms, "p": partition). Keyed like the
-    # events topic (the partition key is the run id), so a run's state lives with its events.
+    # Merged run state: run_id -> processors.lineage.runs.RunState JSON (+ "u": last update ms, "p": partition).
+    # Keyed like the events topic (the partition key is the run id), so a run's state lives with its events.
     run_table = app.Table(
         "runs", default=None, partitions=cfg.partitions, key_type=str, extra_topic_configs=CHANGELOG_CONFIG
     )
@@ -209,7 +210,7 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
 
 
 def _wire_openlineage(app: faust.App, cfg: ProcessorConfig, handler: EventHandler) -> None:
-    """OpenLineage JSON from `cfg.openlineage_topic` -> the events topic (processors/handling.py)."""
+    """OpenLineage JSON from `cfg.openlineage_topic` -> the events topic (processors/lineage/handling.py)."""
     ol_topic = _raw_topic(app, cfg.openlineage_topic, cfg.partitions)
 
     @app.agent(ol_topic, name="openlineage-kafka")
@@ -219,7 +220,7 @@ def _wire_openlineage(app: faust.App, cfg: ProcessorConfig, handler: EventHandle
 
 
 def _wire_health(app: faust.App, cfg: ProcessorConfig, publisher: Publisher, run_codec: Any) -> None:
-    """The health processor: runs topic -> processors.health.HealthEngine -> alerts, drift links, metrics.
+    """The health processor: runs topic -> processors.health.engine.HealthEngine -> alerts, drift links, metrics.
 
     Its state is a graph over every run, so it needs all partitions of the runs topic in one worker (the
     local stack runs one; docs/health.md, "Scaling"). The engine's state lives in the `health` table: the

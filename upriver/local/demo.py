@@ -12,10 +12,10 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from upriver.lineage import LineageReader, render_tree
+from upriver.local.stack import LocalStack
+from upriver.local.workload import Report, run_workload
+from upriver.readside.lineage import LineageReader, render_tree
 from upriver.settings import Settings, redact_url
-from upriver.stack import LocalStack
-from upriver.workload import Report, run_workload
 
 
 def summary(report: Report) -> str:

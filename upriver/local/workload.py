@@ -12,8 +12,8 @@ from typing import Any
 from producers.emitter import LineageEmitter
 from producers.simulator import Simulator, Truth
 from schemas.codec import make_codec
-from upriver.stack import LocalStack
-from upriver.stats import PipelineStats
+from upriver.local.stack import LocalStack
+from upriver.readside.stats import PipelineStats
 
 
 def now_ms() -> int:

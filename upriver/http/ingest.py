@@ -1,7 +1,7 @@
 """OpenLineage HTTP ingest: `POST /api/v1/lineage` (one event) and `POST /api/v1/lineage/batch`.
 
 Each accepted event is mapped (schemas/openlineage.py), checked with the processor's own rules
-(processors/validation.py), encoded as an Avro LineageEvent and published to the events topic; the
+(processors/lineage/validation.py), encoded as an Avro LineageEvent and published to the events topic; the
 answer is sent only after Kafka acknowledged it (idempotent producer, acks=all), so a 2xx is durable.
 Invalid events are answered with their reason and never published. docs/openlineage.md.
 """
@@ -19,12 +19,12 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from processors.validation import problems
+from processors.lineage.validation import problems
 from schemas.codec import Codec, CodecError
 from schemas.keys import partition_key
 from schemas.openlineage import MAX_EVENT_BYTES, MAX_MESSAGE_BYTES, OpenLineageError, decode, to_record
 from upriver import metrics
-from upriver.topics import effective_limit, read_message_limit, record_bytes, too_large
+from upriver.local.topics import effective_limit, read_message_limit, record_bytes, too_large
 
 log = logging.getLogger(__name__)
 

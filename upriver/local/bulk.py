@@ -1,7 +1,7 @@
 """Bulk load: lineage events straight into ClickHouse with the processor's own derivation, no Kafka.
 
 For benchmarks that need graphs of millions of edges, backfills, and tests of the read side. Each run is
-merged with `processors.runs` exactly as the worker does and only its final revision is written (the
+merged with `processors.lineage.runs` exactly as the worker does and only its final revision is written (the
 rows a live pipeline converges to). Kafka positions are written as partition 0 with made-up offsets,
 so never bulk-load into a database a live sink also writes.
 """
@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from processors import runs
+from processors.lineage import runs
 from sinks.rows import EDGES, RUNS, Row, edge_row, run_row
 from sinks.writer import RowWriter
 

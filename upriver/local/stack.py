@@ -30,12 +30,12 @@ from confluent_kafka.admin import AdminClient
 
 from sinks.loader import SinkLoader, SinkStoppedError
 from upriver import metrics
-from upriver.api import ApiServer
-from upriver.broker import LocalBroker, ensure_jars
-from upriver.components import Storage, api_server, open_storage, sink_loader
-from upriver.lag import LagMonitor
+from upriver.deploy.components import Storage, api_server, open_storage, sink_loader
+from upriver.deploy.lag import LagMonitor
+from upriver.http.api import ApiServer
+from upriver.local.broker import LocalBroker, ensure_jars
+from upriver.local.topics import ensure_topics
 from upriver.settings import Settings
-from upriver.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 

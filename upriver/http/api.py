@@ -24,8 +24,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from schemas import identity
 from schemas.openlineage import MAX_EVENT_BYTES
 from upriver import metrics
-from upriver.ingest import MAX_BODY_BYTES, IngestError, OpenLineageIngest, body_bytes
-from upriver.lineage import LineageGraph, LineageReader, NodeNotFound, kind_of, parse_time, to_json
+from upriver.http.ingest import MAX_BODY_BYTES, IngestError, OpenLineageIngest, body_bytes
+from upriver.readside.lineage import LineageGraph, LineageReader, NodeNotFound, kind_of, parse_time, to_json
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def _route(reader: LineageReader, path: str, params: dict[str, list[str]]) -> di
 
 READ_TIMEOUT_S = 30.0
 
-# The /healthz body of a supervising process (upriver.stack.LocalStack.health): `status` "ok" answers 200,
+# The /healthz body of a supervising process (upriver.local.stack.LocalStack.health): `status` "ok" answers 200,
 # anything else 503 with the body naming the dead stages.
 HealthCheck = Callable[[], dict[str, Any]]
 

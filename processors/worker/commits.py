@@ -15,7 +15,7 @@ Before every commit (`FlushBeforeCommit`), `CommitGuard`:
 - tidies the acknowledgement list: repeats and already committed offsets dropped
   (`upriver_processor_commit_acks_tidied_total`);
 - for each partition whose acknowledged offsets start above the committed one, asks
-  `processors.dedup.Positions` about the offsets in between: if this process handled them all, they are
+  `processors.lineage.dedup.Positions` about the offsets in between: if this process handled them all, they are
   acknowledged again and the commit goes through (`upriver_processor_commit_holes_filled_total`); if one
   was never handled, the partition's acknowledgements are held back from that commit (nothing is committed
   past it) and the partition is sought back to its committed offset on faust's consumer thread: faust hands

@@ -21,8 +21,8 @@ from clickhouse_connect.driver.client import Client
 
 from schemas import identity
 from sinks.clickhouse import quote_identifier
-from upriver.aliases import Aliases
-from upriver.health import HealthReader
+from upriver.readside.aliases import Aliases
+from upriver.readside.health import HealthReader
 
 Direction = Literal["upstream", "downstream"]
 EdgeTuple = tuple[str, str, str]

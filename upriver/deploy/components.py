@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from processors.config import ProcessorConfig
-from processors.health import HealthConfig
+from processors.health.engine import HealthConfig
 from schemas.codec import make_codec
 from sinks.clickhouse import connect
 from sinks.loader import SinkLoader, build_sink
 from sinks.migrations import apply_migrations
 from sinks.writer import ClickHouseWriter
-from upriver.api import ApiServer, HealthCheck
-from upriver.ingest import OpenLineageIngest
-from upriver.lineage import LineageReader
+from upriver.http.api import ApiServer, HealthCheck
+from upriver.http.ingest import OpenLineageIngest
+from upriver.readside.lineage import LineageReader
 from upriver.settings import Settings
 
 

@@ -1,6 +1,6 @@
 """Lineage health: freshness, completeness, drift-to-model links, orphaned and stale artifacts. Pure.
 
-Input is the processor's merged `Run` records (processors/runs.py); time is injected. The engine turns
+Input is the processor's merged `Run` records (processors/lineage/runs.py); time is injected. The engine turns
 each run into *facts* at event times — a run's start, its end (outputs written, inputs read, edges),
 a signal (DRIFT, QUALITY, RETIRE) — and applies them strictly in event-time order once they are
 *settled*: older than the clock minus the lateness bound. So whatever order records arrive in within
@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from processors.runs import facet, is_append
+from processors.lineage.runs import facet, is_append
 from schemas import identity
 from schemas.identity import node_id
 

@@ -29,7 +29,7 @@ def _bootstrap(settings: Settings) -> Settings:
     """Settings with a Kafka to talk to: the configured one, else the running local stack's."""
     if settings.kafka_bootstrap:
         return settings
-    from upriver.stack import read_state
+    from upriver.local.stack import read_state
 
     state = read_state(settings.home)
     if state is None:
@@ -49,7 +49,7 @@ def up_banner(s: Settings, api_url: str, log_dir: Path) -> str:
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
-    from upriver.stack import LocalStack
+    from upriver.local.stack import LocalStack
 
     stack = LocalStack(settings, worker_log_level=args.worker_log_level)
     stopping = False
@@ -79,15 +79,15 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    from upriver.demo import run_demo
+    from upriver.local.demo import run_demo
 
     seed = args.seed if args.seed is not None else time.time_ns() % 1_000_000_007
     return run_demo(settings, events=args.events, seed=seed)
 
 
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
-    from processors.app import run_worker
-    from upriver.components import processor_config
+    from processors.worker.app import run_worker
+    from upriver.deploy.components import processor_config
 
     run_worker(processor_config(_bootstrap(settings)), loglevel=args.log_level)
     return 0
@@ -97,8 +97,8 @@ def cmd_sink(settings: Settings, args: argparse.Namespace) -> int:
     """The sink and the read API in one process (with chDB only one process may open the database)."""
     import threading
 
-    from upriver.components import api_server, open_storage, sink_loader
-    from upriver.lag import LagMonitor
+    from upriver.deploy.components import api_server, open_storage, sink_loader
+    from upriver.deploy.lag import LagMonitor
 
     settings = _bootstrap(settings)
     storage = open_storage(settings)
@@ -215,15 +215,15 @@ def _query_api(api_url: str, path: str, query: str, token: str = "") -> Any:
 
 def _read_side(settings: Settings, path: str, params: dict[str, Any]) -> Any:
     """One read-side query: through the running stack's API when it owns the embedded database, else
-    against ClickHouse directly. Both run `upriver.api.handle`, so the answers are the same."""
-    from upriver.api import ApiError, TextBody, handle
-    from upriver.stack import read_state
+    against ClickHouse directly. Both run `upriver.http.api.handle`, so the answers are the same."""
+    from upriver.http.api import ApiError, TextBody, handle
+    from upriver.local.stack import read_state
 
     query = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")}, doseq=True)
     state = read_state(settings.home)
     if state is not None and state.get("api_url") and settings.clickhouse_url.startswith("chdb://"):
         return _query_api(state["api_url"], path, query, settings.api_token)
-    from upriver.components import open_storage
+    from upriver.deploy.components import open_storage
 
     reader = open_storage(settings, migrate=False).reader()
     try:
@@ -262,7 +262,7 @@ def _reporting_cli_errors(
 
 @_reporting_cli_errors
 def cmd_lineage(settings: Settings, args: argparse.Namespace) -> int:
-    from upriver.lineage import LineageGraph, render_tree
+    from upriver.readside.lineage import LineageGraph, render_tree
 
     action = args.action
     common = {"as_of": args.as_of}
@@ -377,7 +377,7 @@ def cmd_health(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_kafka(settings: Settings, args: argparse.Namespace) -> int:
-    from upriver.broker import ensure_jars
+    from upriver.local.broker import ensure_jars
 
     libs = ensure_jars(settings.cache_dir)
     print(f"Kafka broker jars in {libs}")

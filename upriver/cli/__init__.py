@@ -1,0 +1,1 @@
+"""The `upriver` command line (upriver.cli.main)."""
