@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from processors.health.engine import HealthConfig
+from schemas import topics
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,9 @@ class ProcessorConfig:
     session_timeout_s: float = 15.0
     # Health processor (docs/health.md): reads the runs topic, publishes alerts, drift links, metrics.
     health_enabled: bool = True
-    alerts_topic: str = "upriver.alerts.v1"
-    health_topic: str = "upriver.metrics.v1"
-    drift_links_topic: str = "upriver.drift-links.v1"
+    alerts_topic: str = topics.ALERTS
+    health_topic: str = topics.HEALTH
+    drift_links_topic: str = topics.DRIFT_LINKS
     health_config: HealthConfig = field(default_factory=HealthConfig)
     health_clock: str = "wall"  # wall: the machine's clock; event: the greatest event time seen (replays)
     health_interval_s: float = 10.0

@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import Any, TypeVar, cast
 
 from producers.transports import FlushReport, InMemoryTransport, KafkaTransport, Transport
-from schemas import identity
+from schemas import identity, topics
 from schemas.model import ArtifactRef, EventType, JobKind, LineageEvent
 
 PRODUCER = "https://upriver.dev/sdk/python"
@@ -235,7 +235,7 @@ class Emitter:
     def kafka(
         cls,
         bootstrap_servers: str,
-        topic: str = "upriver.events.v1",
+        topic: str = topics.EVENTS,
         *,
         namespace: str = "default",
         buffer_events: int = 100_000,

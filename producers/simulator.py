@@ -18,9 +18,11 @@ import random
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
+from producers.catalogue import Job, owner, rag_app_jobs, ref
+from producers.truth import NOT_VALID, SOURCES, NodeTruth, Truth, TruthRun
 from schemas import identity
 from schemas.codec import Codec
 from schemas.keys import partition_key
@@ -29,36 +31,7 @@ from schemas.model import ArtifactRef, EventType, JobKind, LineageEvent, node_id
 PRODUCER = "https://upriver.dev/simulator"
 NAMED_TEAMS = ("growth", "risk", "search")
 NAMED_APPS = ("support_bot",)
-SOURCES = ("events", "accounts", "transactions")
 STEP_MS = 1000
-NOT_VALID = ("FAIL", "ABORT")
-Pair = tuple[str, str, str]  # src, dst, edge type
-
-
-def _facets(**facets: Any) -> str | None:
-    return json.dumps(facets, sort_keys=True) if facets else None
-
-
-def _owner(team: str) -> dict[str, Any]:
-    return {"owners": [{"name": f"team:{team}", "type": "TEAM"}]}
-
-
-def _ref(kind: str, ns: str, name: str, version: str | None = None, **facets: Any) -> ArtifactRef:
-    return ArtifactRef(kind, ns, name, version, _facets(**facets))
-
-
-@dataclass(frozen=True)
-class Job:
-    name: str
-    namespace: str
-    kind: JobKind
-    inputs: tuple[ArtifactRef, ...]
-    outputs: tuple[ArtifactRef, ...]
-    # what each output is to an input, by the input's kind ("*" for the rest), stated by the author
-    types: dict[str, str]
-
-    def type_for(self, i: ArtifactRef) -> str:
-        return self.types.get(i.kind) or self.types["*"]
 
 
 @dataclass(frozen=True)
@@ -67,139 +40,6 @@ class SimMessage:
     event: LineageEvent | None  # None for a malformed message
     payload: bytes | None = None  # the raw bytes of a malformed message
     label: str = "event"  # event | duplicate | malformed
-
-
-@dataclass
-class TruthRun:
-    job: str
-    job_kind: str
-    started_at: int
-    status: str
-    inputs: tuple[tuple[str, str | None], ...]
-    outputs: tuple[tuple[str, str | None], ...]
-    append: frozenset[str]
-    pairs: tuple[Pair, ...]
-    ended_at: int | None = None  # the time of its last event; None while it has not ended
-
-
-@dataclass
-class NodeTruth:
-    kind: str
-    owner: str | None = None
-    tags: set[str] = field(default_factory=set)
-    latest_version: str | None = None
-    version_time: int = -1
-    producing_job: str | None = None
-    produced_at: tuple[int, str] = (-1, "")
-
-
-@dataclass
-class Truth:
-    """What the simulator emitted and what the pipeline must therefore store and answer."""
-
-    events: int = 0
-    duplicates: int = 0
-    malformed: int = 0
-    failed_runs: int = 0
-    edge_rows_emitted: int = 0  # counted even when record_truth is False
-    edges: set[Pair] = field(default_factory=set)
-    edge_rows: set[tuple[str, str, str, str]] = field(default_factory=set)  # + run_id
-    column_edges: set[Pair] = field(default_factory=set)
-    malformed_kinds: dict[str, int] = field(default_factory=dict)
-    runs: dict[str, TruthRun] = field(default_factory=dict)
-    signals: list[tuple[str, str, int]] = field(default_factory=list)  # (type, node, time)
-    nodes: dict[str, NodeTruth] = field(default_factory=dict)
-    production_model: str = ""
-    production_deployment: str = ""
-    rag_deployment: str = ""
-    teams: tuple[str, ...] = ()
-    apps: tuple[str, ...] = ()
-
-    # ---- named nodes --------------------------------------------------------------------------
-
-    @staticmethod
-    def raw_tables(team: str) -> list[str]:
-        return [node_id("DATASET", "warehouse", f"{team}.raw_{s}") for s in SOURCES]
-
-    @staticmethod
-    def model(team: str) -> str:
-        return node_id("MODEL", "registry", f"{team}_model")
-
-    @staticmethod
-    def deployment(team: str) -> str:
-        return node_id("DEPLOYMENT", "serving", f"{team}-model-api")
-
-    @staticmethod
-    def document_source(app: str) -> str:
-        return node_id("DATASET", "confluence", f"{app}-space")
-
-    @staticmethod
-    def prompt(app: str) -> str:
-        return node_id("PROMPT", "prompts", f"{app}.answer")
-
-    def training_runs(self, model: str) -> list[tuple[int, str, frozenset[str]]]:
-        """Valid runs that wrote `model`, oldest first: (started_at, run_id, input node ids)."""
-        out = [
-            (r.started_at, rid, frozenset(n for n, _ in r.inputs))
-            for rid, r in self.runs.items()
-            if r.job_kind == "TRAIN" and r.status not in NOT_VALID and any(n == model for n, _ in r.outputs)
-        ]
-        return sorted(out)
-
-    # ---- the time-travel oracle (docs/lineage-model.md), written for obviousness ----------------
-
-    def valid_edges(self, as_of: int | None = None) -> set[Pair]:
-        t = as_of if as_of is not None else 2**62
-        newest: dict[tuple[str, str], tuple[int, str]] = {}
-        for rid, r in self.runs.items():
-            if r.status in NOT_VALID or r.started_at > t:
-                continue
-            for _, dst, _ in r.pairs:
-                if dst not in r.append:
-                    key = (dst, r.job)
-                    newest[key] = max(newest.get(key, (-1, "")), (r.started_at, rid))
-        retired: dict[str, list[int]] = defaultdict(list)
-        for kind, node, at in self.signals:
-            if kind == "RETIRE":
-                retired[node].append(at)
-        out: set[Pair] = set()
-        for rid, r in self.runs.items():
-            if r.status in NOT_VALID or r.started_at > t:
-                continue
-            for src, dst, etype in r.pairs:
-                if dst not in r.append and newest[(dst, r.job)] != (r.started_at, rid):
-                    continue
-                if any(r.started_at <= at <= t for n in (src, dst) for at in retired.get(n, ())):
-                    continue
-                out.add((src, dst, etype))
-        return out
-
-    def _walk(self, node: str, as_of: int | None, upstream: bool) -> set[str]:
-        nxt: dict[str, set[str]] = defaultdict(set)
-        for src, dst, _ in self.valid_edges(as_of):
-            if upstream:
-                nxt[dst].add(src)
-            else:
-                nxt[src].add(dst)
-        seen: set[str] = set()
-        frontier = [node]
-        while frontier:
-            frontier = [p for n in frontier for p in nxt.get(n, ()) if p not in seen and p != node]
-            seen.update(frontier)
-        return seen
-
-    def upstream(self, node: str, as_of: int | None = None) -> set[str]:
-        """Every node upstream of `node` over the edges valid at `as_of` (not including `node`)."""
-        return self._walk(node, as_of, upstream=True)
-
-    def downstream(self, node: str, as_of: int | None = None) -> set[str]:
-        return self._walk(node, as_of, upstream=False)
-
-    def impact(self, node: str, as_of: int | None = None) -> dict[str, set[str]]:
-        out: dict[str, set[str]] = defaultdict(set)
-        for n in self.downstream(node, as_of):
-            out[identity.kind_of(n)].add(n)
-        return dict(out)
 
 
 class Simulator:
@@ -284,14 +124,14 @@ class Simulator:
     def _team_jobs(self, team: str, cycle: int) -> list[Job]:
         day = f"d{cycle:04d}"
         ns = f"pipelines.{team}"
-        raw = {s: _ref("DATASET", "warehouse", f"{team}.raw_{s}", day, ownership=_owner(team)) for s in SOURCES}
-        raw["accounts"] = _ref(
+        raw = {s: ref("DATASET", "warehouse", f"{team}.raw_{s}", day, ownership=owner(team)) for s in SOURCES}
+        raw["accounts"] = ref(
             "DATASET", "warehouse", f"{team}.raw_accounts", day,
-            ownership=_owner(team),
+            ownership=owner(team),
             schema={"fields": [{"name": "account_id", "type": "STRING"}, {"name": "email", "type": "STRING"}]},
             tags={"tags": [{"key": "PII", "value": "true", "field": "email"}]},
         )  # fmt: skip
-        core = _ref("DATASET", "warehouse", "core.users", day)
+        core = ref("DATASET", "warehouse", "core.users", day)
         lineage = {
             "fields": {
                 "days_active": {"inputFields": [{"namespace": "warehouse", "name": f"{team}.raw_events", "field": "ts",
@@ -300,17 +140,15 @@ class Simulator:
                                                   "field": "email"}]},
             }
         }  # fmt: skip
-        activity = _ref("FEATURE", "feast", f"{team}.user_activity", day, ownership=_owner(team), columnLineage=lineage)
-        profile = _ref("FEATURE_VIEW", "feast", f"{team}.account_profile", day, ownership=_owner(team))
-        risk = _ref("FEATURE", "feast", f"{team}.risk_signals", day, ownership=_owner(team))
+        activity = ref("FEATURE", "feast", f"{team}.user_activity", day, ownership=owner(team), columnLineage=lineage)
+        profile = ref("FEATURE_VIEW", "feast", f"{team}.account_profile", day, ownership=owner(team))
+        risk = ref("FEATURE", "feast", f"{team}.risk_signals", day, ownership=owner(team))
         version = f"v{cycle + 1}"
-        model = _ref("MODEL", "registry", f"{team}_model", version, ownership=_owner(team))
-        deployment_node = _ref("DEPLOYMENT", "serving", f"{team}-model-api")
-        scores = _ref("PREDICTION", "predictions", f"{team}.scores", day)
+        model = ref("MODEL", "registry", f"{team}_model", version, ownership=owner(team))
         stop = self._stop_ingest_after
         stopped = stop is not None and cycle >= stop and team == self.truth.teams[0]
         jobs = [
-            Job(f"ingest_{s}", ns, JobKind.INGEST, (_ref("DATASET", "s3://landing", f"{team}/{s}"),), (raw[s],),
+            Job(f"ingest_{s}", ns, JobKind.INGEST, (ref("DATASET", "s3://landing", f"{team}/{s}"),), (raw[s],),
                 {"*": "DERIVED_FROM"})
             for s in SOURCES
             if not (stopped and s == "events")
@@ -326,9 +164,18 @@ class Simulator:
             training.append(raw["transactions"])
         jobs.append(Job(f"train_{team}_model", ns, JobKind.TRAIN, tuple(training), (model,), {"*": "TRAINED_ON"}))
         jobs.append(Job(f"evaluate_{team}_model", ns, JobKind.EVALUATE,
-                        (model, _ref("DATASET", "warehouse", f"{team}.holdout")),
-                        (_ref("EVALUATION", "evals", f"{team}_model_eval", version),),
+                        (model, ref("DATASET", "warehouse", f"{team}.holdout")),
+                        (ref("EVALUATION", "evals", f"{team}_model_eval", version),),
                         {"*": "EVALUATED_ON"}))  # fmt: skip
+        jobs += self._serving_jobs(team, cycle, ns, model, activity)
+        return jobs
+
+    def _serving_jobs(self, team: str, cycle: int, ns: str, model: ArtifactRef, activity: ArtifactRef) -> list[Job]:
+        """Promotion (or now and then a rollback), scoring, a legacy export and a report of one team's model."""
+        day = f"d{cycle:04d}"
+        deployment_node = ref("DEPLOYMENT", "serving", f"{team}-model-api")
+        scores = ref("PREDICTION", "predictions", f"{team}.scores", day)
+        jobs: list[Job] = []
         # promotion when the evaluation passes; now and then a rollback to the previous version
         deploy_version: int | None = None
         if cycle >= 2 and self._rng.random() < 0.1 and team in self._deployed:
@@ -346,62 +193,33 @@ class Simulator:
                             {"*": "PREDICTED_BY"}))  # fmt: skip
         if cycle < 2:  # a legacy export, retired at cycle 2
             jobs.append(Job(f"export_legacy_{team}", ns, JobKind.OTHER, (scores,),
-                            (_ref("DATASET", "warehouse", f"{team}.legacy_scores", day),),
+                            (ref("DATASET", "warehouse", f"{team}.legacy_scores", day),),
                             {"*": "DERIVED_FROM"}))  # fmt: skip
         if cycle % 3 == 2:
             jobs.append(Job(f"report_{team}", ns, JobKind.TRANSFORM, (scores,),
-                            (_ref("DASHBOARD", "bi", f"{team}.weekly"),), {"*": "DERIVED_FROM"}))  # fmt: skip
+                            (ref("DASHBOARD", "bi", f"{team}.weekly"),), {"*": "DERIVED_FROM"}))  # fmt: skip
         return jobs
 
     def _app_jobs(self, app: str, cycle: int) -> list[Job]:
-        ns = f"pipelines.{app}"
-        source = _ref("DATASET", "confluence", f"{app}-space")
         first = self._doc_counter[app]
         self._doc_counter[app] += self._docs
-        docs = [_ref("DOCUMENT", "kb", f"{app}/doc-{i}") for i in range(first, first + self._docs)]
-        jobs = [Job("ingest_docs", ns, JobKind.INGEST, (source,), tuple(docs), {"*": "DERIVED_FROM"})]
-        embedder = _ref("MODEL", "hub", "text-embedder")
-        embeddings = []
-        for d in docs:
-            chunks = tuple(_ref("CHUNK", "kb", f"{d.name}/c{j}") for j in range(self._chunks))
-            jobs.append(Job("chunk_doc", ns, JobKind.TRANSFORM, (d,), chunks, {"*": "CHUNKED_FROM"}))
-            emb = _ref("EMBEDDING", "vectors", d.name)
-            embeddings.append(emb)
-            jobs.append(Job("embed_doc", ns, JobKind.EMBED, (*chunks, embedder), (emb,), {"*": "EMBEDDED_FROM"}))
-        index = _ref("VECTOR_INDEX", "vectors", f"{app}-index", f"{cycle + 1}", writeMode={"mode": "APPEND"})
-        jobs.append(Job("build_index", ns, JobKind.INDEX, tuple(embeddings), (index,), {"*": "INDEXED_FROM"}))
-        prompt_version = f"v{cycle // 3 + 1}"
-        prompt = _ref("PROMPT", "prompts", f"{app}.answer", prompt_version)
-        if cycle % 3 == 0:
-            jobs.append(Job("publish_prompt", ns, JobKind.OTHER, (_ref("DOCUMENT", "git", f"{app}/prompts/answer.md"),),
-                            (prompt,), {"*": "DERIVED_FROM"}))  # fmt: skip
-        deployment = _ref("DEPLOYMENT", "serving", app, f"{cycle + 1}")
-        jobs.append(Job(f"deploy_{app}", ns, JobKind.DEPLOY,
-                        (prompt, replace(index, facets=None), _ref("MODEL", "hub", "llm-base")), (deployment,),
-                        {"PROMPT": "PROMPTED_WITH", "VECTOR_INDEX": "RETRIEVED_FROM", "*": "DEPLOYED_AS"}))  # fmt: skip
-        jobs.append(Job(f"answer_{app}", ns, JobKind.GENERATE, (replace(deployment, version=None),),
-                        (_ref("PREDICTION", "answers", app, f"d{cycle:04d}"),), {"*": "GENERATED_BY"}))  # fmt: skip
-        if cycle % 2 == 1:
-            jobs.append(Job(f"eval_retrieval_{app}", ns, JobKind.RETRIEVE, (replace(index, facets=None),),
-                            (_ref("EVALUATION", "evals", f"{app}-retrieval", f"{cycle + 1}"),),
-                            {"*": "RETRIEVED_FROM"}))  # fmt: skip
-        return jobs
+        return rag_app_jobs(app, cycle, first, self._docs, self._chunks)
 
     def _cycle(self, cycle: int) -> Iterator[Job | tuple[str, ArtifactRef]]:
         day = f"d{cycle:04d}"
         yield Job("ingest_core_users", "pipelines.core", JobKind.INGEST,
-                  (_ref("DATASET", "s3://landing", "core/users"),), (_ref("DATASET", "warehouse", "core.users", day),),
+                  (ref("DATASET", "s3://landing", "core/users"),), (ref("DATASET", "warehouse", "core.users", day),),
                   {"*": "DERIVED_FROM"})  # fmt: skip
         for team in self.truth.teams:
             yield from self._team_jobs(team, cycle)
             if cycle == 2:
-                yield ("RETIRE", _ref("DATASET", "warehouse", f"{team}.legacy_scores"))
+                yield ("RETIRE", ref("DATASET", "warehouse", f"{team}.legacy_scores"))
             if self._rng.random() < self._drift_rate:
-                yield ("DRIFT", _ref("FEATURE", "feast", f"{team}.user_activity", day))
+                yield ("DRIFT", ref("FEATURE", "feast", f"{team}.user_activity", day))
         for app in self.truth.apps:
             yield from self._app_jobs(app, cycle)
             if self._rng.random() < self._drift_rate:
-                yield ("DRIFT", _ref("EMBEDDING", "vectors", f"{app}/doc-{self._doc_counter[app] - 1}"))
+                yield ("DRIFT", ref("EMBEDDING", "vectors", f"{app}/doc-{self._doc_counter[app] - 1}"))
 
     def _event(self, job_ns: str, job: str, kind: JobKind, etype: EventType, run_id: str, t: int,
                inputs: tuple[ArtifactRef, ...] = (), outputs: tuple[ArtifactRef, ...] = (),
@@ -479,24 +297,24 @@ class Simulator:
             if valid:
                 self.truth.edges.add((src, dst, etype))
         t_end = events[-1].event_time
-        for ref, side in [*((i, "in") for i in job.inputs), *((o, "out") for o in outputs.values())]:
-            node = self.truth.nodes.setdefault(ref.node_id, NodeTruth(kind=ref.kind))
-            facets = json.loads(ref.facets) if ref.facets else {}
+        for art, side in [*((i, "in") for i in job.inputs), *((o, "out") for o in outputs.values())]:
+            node = self.truth.nodes.setdefault(art.node_id, NodeTruth(kind=art.kind))
+            facets = json.loads(art.facets) if art.facets else {}
             if "ownership" in facets:
                 node.owner = facets["ownership"]["owners"][0]["name"]
             for tag in facets.get("tags", {}).get("tags", []):
                 node.tags.add(f"{tag['key']}:{tag['field']}" if tag.get("field") else tag["key"])
-            if ref.version is not None and t_end >= node.version_time:
-                node.latest_version, node.version_time = ref.version, t_end
+            if art.version is not None and t_end >= node.version_time:
+                node.latest_version, node.version_time = art.version, t_end
             if side == "out" and valid and (t0, run_id) > node.produced_at:
                 node.producing_job, node.produced_at = identity.job_id(job.namespace, job.name), (t0, run_id)
-            if side == "out" and valid and ref.facets and "columnLineage" in ref.facets:
+            if side == "out" and valid and art.facets and "columnLineage" in art.facets:
                 kinds = {(i.namespace, i.name): i.kind for i in job.inputs}
                 for column, spec in facets["columnLineage"]["fields"].items():
                     for f in spec["inputFields"]:
                         src = node_id(kinds.get((f["namespace"], f["name"]), "DATASET"), f["namespace"], f["name"])
                         ttype = (f.get("transformations") or [{"type": "DIRECT"}])[0]["type"]
-                        edge = (f"{src}#{f['field']}", f"{ref.node_id}#{column}", f"COLUMN_{ttype}")
+                        edge = (f"{src}#{f['field']}", f"{art.node_id}#{column}", f"COLUMN_{ttype}")
                         self.truth.column_edges.add(edge)
 
     def _signal(self, kind: str, subject: ArtifactRef) -> LineageEvent:

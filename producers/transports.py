@@ -19,6 +19,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from producers import metrics
 from producers.emitter import PRODUCER_DEFAULTS, delivery_failure_reason, is_too_large, produce_failure_reason
+from schemas import topics
 from schemas.codec import make_codec
 from schemas.keys import partition_key
 from schemas.model import LineageEvent, node_id
@@ -122,7 +123,7 @@ class KafkaTransport:
     def __init__(
         self,
         bootstrap_servers: str,
-        topic: str = "upriver.events.v1",
+        topic: str = topics.EVENTS,
         *,
         buffer_events: int = 100_000,
         message_timeout_ms: int = 30_000,

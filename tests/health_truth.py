@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from producers.simulator import Truth, TruthRun
+from producers.truth import Truth, TruthRun
 from schemas import identity
 
 REQUIRES_UPSTREAM = {"MODEL", "DEPLOYMENT", "ENDPOINT", "EMBEDDING", "VECTOR_INDEX"}

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from schemas import topics
+
 Value = TypeVar("Value", bound=str | int | float | Path)  # bool is an int
 
 KAFKA_PREFIX = "UPRIVER_KAFKA_"
@@ -152,21 +154,21 @@ KAFKA_ROW = (
 
 @dataclass(frozen=True)
 class Topics:
-    """The topics' names, each declared once here with its variable, and their partition count."""
+    """The topics' names (defaults in schemas/topics.py), each read from its variable, and their partition count."""
 
     events: str = setting(
-        "UPRIVER_EVENTS_TOPIC", "upriver.events.v1", "LineageEvents in: producers, `upriver emit`, `upriver simulate`"
+        "UPRIVER_EVENTS_TOPIC", topics.EVENTS, "LineageEvents in: producers, `upriver emit`, `upriver simulate`"
     )
-    edges: str = setting("UPRIVER_EDGES_TOPIC", "upriver.edges.v1", "Avro Edges of each run revision (worker → sink)")
-    runs: str = setting("UPRIVER_RUNS_TOPIC", "upriver.runs.v1", "Avro Runs, merged state (worker → sink, health)")
-    dlq: str = setting("UPRIVER_DLQ_TOPIC", "upriver.dlq.v1", "dead letters, the reason in headers")
-    alerts: str = setting("UPRIVER_ALERTS_TOPIC", "upriver.alerts.v1", "health output: Alerts")
-    health: str = setting("UPRIVER_HEALTH_TOPIC", "upriver.metrics.v1", "health output: the HealthMetric series")
-    drift_links: str = setting("UPRIVER_DRIFT_LINKS_TOPIC", "upriver.drift-links.v1", "health output: DriftLinks")
+    edges: str = setting("UPRIVER_EDGES_TOPIC", topics.EDGES, "Avro Edges of each run revision (worker → sink)")
+    runs: str = setting("UPRIVER_RUNS_TOPIC", topics.RUNS, "Avro Runs, merged state (worker → sink, health)")
+    dlq: str = setting("UPRIVER_DLQ_TOPIC", topics.DLQ, "dead letters, the reason in headers")
+    alerts: str = setting("UPRIVER_ALERTS_TOPIC", topics.ALERTS, "health output: Alerts")
+    health: str = setting("UPRIVER_HEALTH_TOPIC", topics.HEALTH, "health output: the HealthMetric series")
+    drift_links: str = setting("UPRIVER_DRIFT_LINKS_TOPIC", topics.DRIFT_LINKS, "health output: DriftLinks")
     # OpenLineage JSON as the openlineage-python/Java `kafka` transport writes it.
     openlineage: str = setting(
         "UPRIVER_OPENLINEAGE_TOPIC",
-        "openlineage.events",
+        topics.OPENLINEAGE,
         "OpenLineage JSON from the `kafka` transport ([openlineage.md](openlineage.md))",
     )
     partitions: int = setting(

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from stack_support import isolated_settings
 
-from producers.simulator import Truth
+from producers.truth import Truth
 from upriver.local.stack import LocalStack
 from upriver.local.workload import run_workload
 from upriver.readside.lineage import LineageReader

@@ -20,7 +20,8 @@ from health_truth import AlertKey, LinkKey, expected_alerts, expected_drift_link
 from stack_support import isolated_settings
 
 from producers.emitter import LineageEmitter
-from producers.simulator import Simulator, Truth
+from producers.simulator import Simulator
+from producers.truth import Truth
 from schemas.codec import make_codec
 from upriver.cli.main import main
 from upriver.http.api import handle

@@ -6,7 +6,8 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 
-from producers.simulator import Simulator, Truth
+from producers.simulator import Simulator
+from producers.truth import Truth
 from schemas.codec import SingleObjectCodec
 from schemas.model import ArtifactKind
 

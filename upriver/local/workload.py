@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from producers.emitter import LineageEmitter
-from producers.simulator import Simulator, Truth
+from producers.simulator import Simulator
+from producers.truth import Truth
 from schemas.codec import make_codec
 from upriver.local.stack import LocalStack
 from upriver.readside.stats import PipelineStats

@@ -1,0 +1,17 @@
+"""The default topic names, declared once: part of the contract between emitters, worker and sink.
+
+`upriver.settings.Topics` reads each from its environment variable with these defaults; the SDK's Kafka
+transport and the worker's configuration default to them; compose/docker-compose.yml's `init-topics`
+creates them (tests/unit/test_compose.py checks it against the settings).
+"""
+
+from __future__ import annotations
+
+EVENTS = "upriver.events.v1"
+EDGES = "upriver.edges.v1"
+RUNS = "upriver.runs.v1"
+DLQ = "upriver.dlq.v1"
+ALERTS = "upriver.alerts.v1"
+HEALTH = "upriver.metrics.v1"
+DRIFT_LINKS = "upriver.drift-links.v1"
+OPENLINEAGE = "openlineage.events"
