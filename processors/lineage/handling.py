@@ -19,8 +19,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from confluent_kafka import KafkaError, KafkaException
-
 from processors import metrics
 from processors.lineage import dedup, runs, validation
 from schemas import openlineage
@@ -55,6 +53,9 @@ class Message(Protocol):
 
 
 class Output(Protocol):
+    """Where outputs go (the worker's Kafka publisher). `publish` queues one message; it raises
+    `OutputTooLargeError` for a message over the limit and `OutputUnavailableError` when it cannot take it at all."""
+
     def publish(
         self,
         topic: str,
@@ -90,14 +91,19 @@ class Codecs:
     letter: Codec
 
 
+class OutputTooLargeError(Exception):
+    """Raised by an `Output` for a message over its size limit: the fault of the input that implied it."""
+
+
+class OutputUnavailableError(Exception):
+    """Raised by an `Output` that cannot take a message for a reason of its own (broker, queue, client)."""
+
+
 def poison(exc: BaseException) -> bool:
     """Whether a failure handling one message is that message's fault (dead-letter it and go on) rather than
-    the infrastructure's (let it stop the worker, which replays from its last commit): everything but a
-    Kafka error, except a Kafka error that says an output of the message is too large."""
-    if isinstance(exc, KafkaException):
-        error = exc.args[0] if exc.args else None
-        return isinstance(error, KafkaError) and error.code() == KafkaError.MSG_SIZE_TOO_LARGE
-    return isinstance(exc, Exception)
+    the infrastructure's (let it stop the worker, which replays from its last commit): every exception but
+    `OutputUnavailableError`; an `OutputTooLargeError` output is the message's fault."""
+    return isinstance(exc, Exception) and not isinstance(exc, OutputUnavailableError)
 
 
 def _ts(msg: Message) -> int | None:

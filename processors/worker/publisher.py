@@ -11,8 +11,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from processors.lineage.handling import OutputTooLargeError, OutputUnavailableError
 from schemas.openlineage import MAX_MESSAGE_BYTES
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,11 @@ class Publisher:
                 break
             except BufferError:
                 self._producer.poll(0.05)  # back-pressure: wait for room in librdkafka's queue
+            except KafkaException as exc:  # refused at once: the message's size, or the client's state
+                error = exc.args[0] if exc.args else None
+                if isinstance(error, KafkaError) and error.code() == KafkaError.MSG_SIZE_TOO_LARGE:
+                    raise OutputTooLargeError(f"{topic}: {error.str()}") from exc
+                raise OutputUnavailableError(f"{topic}: {exc}") from exc
         self._producer.poll(0)
 
     def flush_or_raise(self, timeout: float = 60.0) -> None:

@@ -11,8 +11,9 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 
 from processors.lineage import runs
-from processors.lineage.handling import poison
+from processors.lineage.handling import OutputTooLargeError, OutputUnavailableError, poison
 from processors.lineage.validation import problems
+from processors.worker.publisher import Publisher
 from schemas.openlineage import MAX_DEPTH, OpenLineageError, decode, to_record
 
 NOW = 1_790_000_000_000
@@ -66,8 +67,20 @@ def test_absurdly_deep_facets_read_as_absent() -> None:
 def test_a_message_is_blamed_only_for_its_own_failures() -> None:
     assert poison(RecursionError("deep"))
     assert poison(TypeError("unhashable type: 'dict'"))
-    assert poison(KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)))
-    assert not poison(KafkaException(KafkaError(KafkaError._TRANSPORT)))
+    assert poison(OutputTooLargeError("upriver.runs.v1: Message size too large"))
+    assert not poison(OutputUnavailableError("upriver.runs.v1: Local: Broker transport failure"))
+
+
+def test_the_publisher_says_which_refusal_is_the_messages_fault() -> None:
+    """librdkafka's own MSG_SIZE_TOO_LARGE (a message over message.max.bytes, raised by produce() with no
+    broker needed) becomes OutputTooLargeError, which `poison` blames on the message."""
+    publisher = Publisher({"bootstrap.servers": "127.0.0.1:1", "message.max.bytes": 10_000})
+    with pytest.raises(OutputTooLargeError) as err:
+        publisher.publish("upriver.runs.v1", b"k", b"x" * 20_000)
+    assert "upriver.runs.v1" in str(err.value)
+    assert isinstance(err.value.__cause__, KafkaException)
+    assert err.value.__cause__.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE
+    assert poison(err.value)
 
 
 def test_http_batches_nested_too_deep_are_refused_not_crashed() -> None:

@@ -1,1 +1,3 @@
-"""Laptop-only parts: the local stack (broker from Maven jars, topics, worker child, sink, API), the demo and its workload."""
+"""Laptop-only parts: the local stack (broker from Maven jars, topics, worker child, sink, API), the demo and its
+workload.
+"""
