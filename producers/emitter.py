@@ -16,27 +16,20 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
-
+from producers.kafka import (
+    PRODUCER_DEFAULTS,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    delivery_failure_reason,
+    produce_failure_reason,
+)
 from schemas.codec import Codec, make_codec
 from schemas.keys import partition_key
 from schemas.model import ArtifactRef, EventType, JobKind, LineageEvent
 
 log = logging.getLogger(__name__)
-
-# Why each default: idempotence and acks=all so a retried produce never duplicates or loses a record
-# (librdkafka's default for enable.idempotence is false); lz4 is cheap on 2 cores; a short linger
-# lets batches fill at high volume without hurting latency much.
-PRODUCER_DEFAULTS: dict[str, Any] = {
-    "enable.idempotence": True,
-    "acks": "all",
-    "compression.type": "lz4",
-    "linger.ms": 10,
-    "batch.num.messages": 10_000,
-    "queue.buffering.max.messages": 500_000,
-    "queue.buffering.max.kbytes": 512 * 1024,
-}
-
 
 class DeliveryError(RuntimeError):
     """Some events were not delivered: `failures` lists (key, reason) for each one Kafka or librdkafka
@@ -58,26 +51,6 @@ class EmitterStats:
     sent: int = 0
     delivered: int = 0
     failed: int = 0
-
-
-def is_too_large(exc: BaseException) -> bool:
-    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
-    return isinstance(err, KafkaError) and err.code() == KafkaError.MSG_SIZE_TOO_LARGE
-
-
-def produce_failure_reason(exc: BaseException, size: int, limit: int) -> str:
-    """Why produce() refused an event of `size` bytes (key + value), with librdkafka's error name."""
-    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
-    if isinstance(err, KafkaError):
-        if err.code() == KafkaError.MSG_SIZE_TOO_LARGE:
-            return f"too large: {size} bytes, over message.max.bytes = {limit} ({err.name()})"
-        return f"refused by the producer: {err.name()}: {err.str()}"
-    return f"refused by the producer: {type(exc).__name__}: {exc}"
-
-
-def delivery_failure_reason(err: KafkaError) -> str:
-    """librdkafka's reason for a failed delivery, e.g. `_MSG_TIMED_OUT: Local: Message timed out`."""
-    return f"{err.name()}: {err.str()}"
 
 
 def new_event(

@@ -15,10 +15,16 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from confluent_kafka import KafkaError, Message, Producer
-
 from producers import metrics
-from producers.emitter import PRODUCER_DEFAULTS, delivery_failure_reason, is_too_large, produce_failure_reason
+from producers.kafka import (
+    PRODUCER_DEFAULTS,
+    KafkaError,
+    Message,
+    Producer,
+    delivery_failure_reason,
+    is_too_large,
+    produce_failure_reason,
+)
 from schemas import topics
 from schemas.codec import make_codec
 from schemas.keys import partition_key

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from producers.emitter import PRODUCER_DEFAULTS, DeliveryError, LineageEmitter, new_event
+from producers.emitter import DeliveryError, LineageEmitter, new_event
+from producers.kafka import PRODUCER_DEFAULTS
 from producers.ndjson import to_json
 from schemas.model import ArtifactRef
 from upriver.cli.main import main
