@@ -32,7 +32,7 @@ from producers.emitter import LineageEmitter
 from producers.simulator import Simulator
 from schemas.codec import make_codec
 from upriver.local.stack import free_port
-from upriver.local.topics import ensure_topics
+from upriver.deploy.kafka import ensure_topics
 from upriver.settings import Settings, Topics
 
 log = logging.getLogger(__name__)

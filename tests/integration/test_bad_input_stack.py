@@ -29,7 +29,7 @@ from processors.lineage.validation import INVALID, UNDECODABLE
 from schemas.codec import SingleObjectCodec, fingerprint, history, schema_json
 from schemas.identity import node_id
 from schemas.openlineage import MAX_DEPTH, MAX_EVENT_BYTES
-from upriver.deploy.lag import measure
+from upriver.deploy.kafka import measure
 from upriver.local.stack import LocalStack
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from prometheus_client import REGISTRY
 from stack_support import wait_until
 
-from upriver.deploy.lag import LagMonitor, TopicOffsets, measure, measure_offsets
+from upriver.deploy.kafka import TopicOffsets, measure, measure_offsets
+from upriver.deploy.lag import LagMonitor
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,7 @@ from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 from stack_support import isolated_settings, ready_stack, wait_until
 
-from upriver.deploy.lag import measure
+from upriver.deploy.kafka import measure
 from upriver.local.stack import LocalStack, free_port
 from upriver.settings import Settings
 

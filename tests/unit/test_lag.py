@@ -11,7 +11,8 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from prometheus_client import REGISTRY
 
-from upriver.deploy.lag import STALL_WARN_AFTER_S, LagMonitor, StallClock, TopicOffsets
+from upriver.deploy.kafka import TopicOffsets
+from upriver.deploy.lag import STALL_WARN_AFTER_S, LagMonitor, StallClock
 
 KEY = ("upriver-sink", "upriver.edges.v1")
 

@@ -1,4 +1,5 @@
-"""Consumer lag of the pipeline's consumer groups (processor, sink), measured with the Kafka admin API.
+"""Consumer lag of the pipeline's consumer groups (processor, sink), measured with the Kafka admin API
+(`upriver.deploy.kafka.measure_offsets`).
 
 Lag = log end offset - committed offset per partition, summed per (group, topic), over every partition of
 each topic: a partition the group never committed counts from the log start (a worker that never commits
@@ -17,20 +18,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import (
-    Consumer,
-    ConsumerGroupTopicPartitions,
-    KafkaError,
-    KafkaException,
-    TopicCollection,
-    TopicPartition,
-)
-from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
-
 from upriver import metrics
+from upriver.deploy.kafka import AdminClient, Consumer, TopicOffsets, is_permanent, measure_offsets
 from upriver.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,86 +29,6 @@ log = logging.getLogger(__name__)
 # The alert UpriverConsumerStalled fires past this (compose/prometheus/alerts.yml); the log says it too.
 STALL_WARN_AFTER_S = 120.0
 
-
-@dataclass(frozen=True)
-class TopicOffsets:
-    """One group's position on one topic: messages not consumed, and its committed offsets' sum."""
-
-    lag: int
-    committed: int  # partitions never committed add nothing
-
-
-def _partitions(admin: AdminClient, topics: Sequence[str], timeout: float) -> list[tuple[str, int]]:
-    """Every partition of those `topics` that exist, from one metadata request.
-
-    DescribeTopics, not `list_topics(topic)`: a metadata request for a named topic makes a broker with
-    `auto.create.topics.enable` (the local one) create it, with the broker's default partition count.
-    """
-    wanted = list(dict.fromkeys(topics))
-    if not wanted:
-        return []
-    found: list[tuple[str, int]] = []
-    for topic, future in admin.describe_topics(TopicCollection(wanted), request_timeout=timeout).items():
-        try:
-            description = future.result(timeout)
-        except KafkaException as exc:
-            err = exc.args[0] if exc.args else None
-            if isinstance(err, KafkaError) and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
-                continue  # not created yet: nothing to lag behind
-            raise
-        found.extend((topic, p.id) for p in description.partitions)
-    return sorted(found)
-
-
-def measure_offsets(
-    admin: AdminClient,
-    group: str,
-    topics: Sequence[str],
-    timeout: float = 10.0,
-    *,
-    consumer: Consumer | None = None,
-) -> dict[str, TopicOffsets]:
-    """Lag and committed offsets' sum per topic of `group` over `topics` (topics that do not exist are left out).
-
-    Four requests whatever the number of topics: metadata, the group's offsets, log ends, log starts. The
-    group's offsets come from `consumer` (a Consumer with `group.id` = `group` that never subscribes) when
-    given, else from the admin API's ListConsumerGroupOffsets, which crashes the process (librdkafka 2.16,
-    confluentinc/librdkafka#5040: a NOT_COORDINATOR answer makes an admin client dereference its missing
-    consumer group) when the group's coordinator moves or is still loading (a broker just started or
-    restarted); a Consumer handles that answer by finding the coordinator again. LagMonitor uses one.
-    """
-    partitions = _partitions(admin, topics, timeout)
-    if not partitions:
-        return {}
-    wanted = [TopicPartition(t, p) for t, p in partitions]
-    if consumer is not None:
-        answered = consumer.committed(wanted, timeout=timeout)
-    else:
-        request = ConsumerGroupTopicPartitions(group, wanted)
-        answered = admin.list_consumer_group_offsets([request])[group].result(timeout).topic_partitions or []
-    offsets: dict[tuple[str, int], int] = {}
-    for tp in answered:
-        if tp.error is not None:
-            raise KafkaException(tp.error)
-        offsets[(tp.topic, tp.partition)] = tp.offset
-    latest, earliest = OffsetSpec.latest(), OffsetSpec.earliest()  # type: ignore[no-untyped-call]
-    ends = admin.list_offsets({TopicPartition(t, p): latest for t, p in partitions}, request_timeout=timeout)
-    starts = admin.list_offsets({TopicPartition(t, p): earliest for t, p in partitions}, request_timeout=timeout)
-    lag: dict[str, int] = {}
-    sums: dict[str, int] = {}
-    for topic, partition in partitions:
-        end = ends[TopicPartition(topic, partition)].result(timeout).offset
-        start = starts[TopicPartition(topic, partition)].result(timeout).offset
-        offset = offsets.get((topic, partition), -1)
-        behind = end - (offset if offset >= 0 else start)
-        lag[topic] = lag.get(topic, 0) + max(0, behind)
-        sums[topic] = sums.get(topic, 0) + max(0, offset)
-    return {topic: TopicOffsets(lag[topic], sums[topic]) for topic in lag}
-
-
-def measure(admin: AdminClient, group: str, topics: Sequence[str], timeout: float = 10.0) -> dict[str, int]:
-    """Lag per topic of `group` over `topics`, every partition counted (topics that do not exist are left out)."""
-    return {topic: o.lag for topic, o in measure_offsets(admin, group, topics, timeout).items()}
 
 
 class StallClock:
@@ -143,25 +54,9 @@ class StallClock:
 
 
 # Kafka errors a retry cannot fix: the configuration (credentials, ACLs) must change.
-_PERMANENT_CODES = frozenset(
-    {
-        KafkaError._AUTHENTICATION,
-        KafkaError.SASL_AUTHENTICATION_FAILED,
-        KafkaError.GROUP_AUTHORIZATION_FAILED,
-        KafkaError.TOPIC_AUTHORIZATION_FAILED,
-        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
-    }
-)
+
 
 Measure = Callable[[AdminClient, str, Sequence[str]], Mapping[str, TopicOffsets]]
-
-
-def is_permanent(exc: BaseException) -> bool:
-    """Whether a failed measurement will fail again however often it is retried."""
-    if not isinstance(exc, KafkaException):
-        return False  # TimeoutError and the like: the broker may be restarting
-    err = exc.args[0] if exc.args else None
-    return isinstance(err, KafkaError) and (err.fatal() or err.code() in _PERMANENT_CODES)
 
 
 class LagMonitor:

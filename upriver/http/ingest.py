@@ -24,7 +24,7 @@ from schemas.codec import Codec, CodecError
 from schemas.keys import partition_key
 from schemas.openlineage import MAX_EVENT_BYTES, MAX_MESSAGE_BYTES, OpenLineageError, decode, to_record
 from upriver import metrics
-from upriver.local.topics import effective_limit, read_message_limit, record_bytes, too_large
+from upriver.deploy.kafka import effective_limit, read_message_limit, record_bytes, too_large
 
 log = logging.getLogger(__name__)
 

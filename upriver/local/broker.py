@@ -219,7 +219,7 @@ class LocalBroker:
         return "\n".join(lines)
 
     def _wait_ready(self, timeout: float) -> None:
-        from confluent_kafka.admin import AdminClient
+        from upriver.deploy.kafka import broker_answers
 
         deadline = time.monotonic() + timeout
         port = self._port or 0
@@ -228,7 +228,7 @@ class LocalBroker:
                 raise BrokerError(f"the broker exited with {self._proc.returncode}:\n{self._log_tail()}")
             if _port_open(port):
                 try:
-                    AdminClient({"bootstrap.servers": self.bootstrap_servers}).list_topics(timeout=5)
+                    broker_answers(self.bootstrap_servers)
                     return
                 except Exception as exc:  # KafkaException while the controller settles
                     log.debug("broker not ready yet: %s", exc)

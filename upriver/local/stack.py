@@ -26,15 +26,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from confluent_kafka.admin import AdminClient
-
 from sinks.loader import SinkLoader, SinkStoppedError
 from upriver import metrics
 from upriver.deploy.components import Storage, api_server, open_storage, sink_loader
+from upriver.deploy.kafka import AdminClient, ensure_topics, group_assigned
 from upriver.deploy.lag import LagMonitor
 from upriver.http.api import ApiServer
 from upriver.local.broker import LocalBroker, ensure_jars
-from upriver.local.topics import ensure_topics
 from upriver.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -292,9 +290,7 @@ class LocalStack:
             if self.worker is not None and self.worker.poll() is not None:
                 raise RuntimeError(f"worker exited with {self.worker.returncode}; see {self.log_dir}/worker.log")
             try:
-                desc = admin.describe_consumer_groups([group])[group].result(timeout=5)
-                assigned = sum(len(m.assignment.topic_partitions) for m in desc.members)
-                if str(desc.state).endswith("STABLE") and assigned:
+                if group_assigned(admin, group):
                     return
             except Exception as exc:  # the group may not exist yet
                 log.debug("worker group not ready: %s", exc)
