@@ -12,9 +12,10 @@ from typing import Any
 from producers.emitter import LineageEmitter
 from producers.simulator import Simulator
 from producers.truth import Truth
-from schemas.codec import make_codec
+from schemas.codec import Codec, make_codec
 from upriver.local.stack import LocalStack
 from upriver.readside.stats import PipelineStats
+from upriver.settings import Settings
 
 
 def now_ms() -> int:
@@ -53,24 +54,8 @@ def _worker_metric(stack: LocalStack, name: str) -> int:
         return -1  # worker metrics unreachable: reported, not guessed
 
 
-def run_workload(
-    stack: LocalStack, events: int, seed: int = 7, timeout: float = 300.0, rate: float | None = None
-) -> tuple[Report, Truth]:
-    """Emit `events` simulated events (plus duplicates and bad messages) and wait until all landed.
-
-    `rate` paces the emitter (messages/s); None sends as fast as the producer takes them (a burst).
-    """
-    if stack.storage is None:
-        raise RuntimeError("start the stack before running a workload")
-    settings = stack.settings
-    codec = make_codec("lineage_event", settings.schema_registry_url, settings.topics.events)
-    simulator = Simulator(codec, seed=seed, clock=now_ms)
-    stats = PipelineStats(stack.storage.read_client, stack.storage.database)
-    stored_before = stats.edge_rows()
-    dlq_before = stats.dead_letters()
-    dropped_before = _worker_metric(stack, "upriver_processor_duplicates_dropped_total")
-
-    started_ms = now_ms()
+def _send(settings: Settings, codec: Codec, simulator: Simulator, events: int, rate: float | None) -> int:
+    """Emit the simulator's messages (paced at `rate` messages/s, or a burst); the count sent."""
     started = time.monotonic()
     messages = 0
     # librdkafka's info/warning lines (e.g. a PID retry while the broker warms up) are retried
@@ -89,17 +74,45 @@ def run_workload(
                 ahead = messages / rate - (time.monotonic() - started)
                 if ahead > 0:
                     time.sleep(ahead)
-    sent_ms = now_ms()
-    truth = simulator.truth
+    return messages
 
+
+def _wait_landed(
+    stats: PipelineStats, truth: Truth, stored_before: set[tuple[str, str, str, str]], dlq_before: int, timeout: float
+) -> bool:
+    """Until every expected edge row and dead letter is stored (True) or `timeout` seconds passed (False)."""
     deadline = time.monotonic() + timeout
-    complete = False
     while time.monotonic() < deadline:
         stored = stats.edge_rows() - stored_before
         if truth.edge_rows <= stored and stats.dead_letters() - dlq_before >= truth.malformed:
-            complete = True
-            break
+            return True
         time.sleep(0.25)
+    return False
+
+
+def run_workload(
+    stack: LocalStack, events: int, seed: int = 7, timeout: float = 300.0, rate: float | None = None
+) -> tuple[Report, Truth]:
+    """Emit `events` simulated events (plus duplicates and bad messages) and wait until all landed.
+
+    `rate` paces the emitter (messages/s); None sends as fast as the producer takes them (a burst).
+    """
+    if stack.storage is None:
+        raise RuntimeError("start the stack before running a workload")
+    settings = stack.settings
+    codec = make_codec("lineage_event", settings.schema_registry_url, settings.topics.events)
+    simulator = Simulator(codec, seed=seed, clock=now_ms)
+    stats = PipelineStats(stack.storage.read_client, stack.storage.database)
+    stored_before = stats.edge_rows()
+    dlq_before = stats.dead_letters()
+    dropped_before = _worker_metric(stack, "upriver_processor_duplicates_dropped_total")
+
+    started_ms = now_ms()
+    messages = _send(settings, codec, simulator, events, rate)
+    sent_ms = now_ms()
+    truth = simulator.truth
+
+    complete = _wait_landed(stats, truth, stored_before, dlq_before, timeout)
     stored = stats.edge_rows() - stored_before
     last_ms = max(stats.last_insert_ms(), sent_ms)
     latency = stats.latency(since_ms=started_ms)
