@@ -1,6 +1,8 @@
 """Opening a ClickHouse client from a URL (embedded chDB or a server over HTTP) and quoting identifiers.
 
 The only place that turns `CLICKHOUSE_URL` into a clickhouse-connect client; it never logs passwords.
+It is also the only sinks module that imports clickhouse-connect: the client type and the error classes
+the writer and the migrations need are re-exported from here.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from urllib.parse import SplitResult, unquote, urlsplit
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
+
+__all__ = ["ClickHouseError", "Client", "OperationalError", "connect", "quote_identifier", "redact"]
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from clickhouse_connect.driver.client import Client
-
-from sinks.clickhouse import quote_identifier
+from sinks.clickhouse import Client, quote_identifier
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
-
-from sinks.clickhouse import quote_identifier
+from sinks.clickhouse import ClickHouseError, Client, OperationalError, quote_identifier
 
 # Server error codes that mean "busy or briefly unavailable", not "wrong query or data".
 _TRANSIENT_CODES = frozenset(

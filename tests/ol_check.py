@@ -12,7 +12,8 @@ import urllib.request
 from typing import Any, Protocol
 
 from schemas.identity import marquez_id, node_id, parse
-from upriver.http.api import ApiError, handle
+from upriver.http.api import ApiError
+from upriver.http.routes import handle
 from upriver.readside.lineage import LineageReader
 
 Doc = dict[str, Any]

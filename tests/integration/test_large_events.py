@@ -23,8 +23,8 @@ from stack_support import ready_stack
 
 from schemas.codec import make_codec
 from schemas.openlineage import MAX_EVENT_BYTES, MAX_MESSAGE_BYTES
-from upriver.http.api import ApiServer
 from upriver.http.ingest import OpenLineageIngest
+from upriver.http.server import ApiServer
 from upriver.local.stack import LocalStack
 from upriver.readside.lineage import NodeNotFound
 

@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from stack_support import isolated_settings
 
 from producers.truth import Truth
-from upriver.http.api import ApiServer
+from upriver.http.server import ApiServer
 from upriver.local.stack import LocalStack, free_port
 from upriver.local.workload import run_workload
 

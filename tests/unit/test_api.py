@@ -1,4 +1,4 @@
-"""upriver.http.api routing: JSON answers, 400 for bad parameters, 404 for unknown nodes and paths."""
+"""upriver.http.routes (`handle`): JSON answers, 400 for bad parameters, 404 for unknown nodes and paths."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from sinks.rows import EDGES, edge_row
-from upriver.http.api import ApiError, handle
+from upriver.http.api import ApiError
+from upriver.http.routes import handle
 from upriver.readside.lineage import LineageReader
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from upriver.http.api import ApiServer
+from upriver.http.server import ApiServer
 
 
 class _NoReader:

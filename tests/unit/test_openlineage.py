@@ -18,8 +18,9 @@ from processors.lineage.validation import problems
 from schemas.codec import make_codec
 from schemas.identity import node_id
 from schemas.openlineage import MAX_EVENT_BYTES, OpenLineageError, decode, event_id, to_record
-from upriver.http.api import ApiServer, openapi
 from upriver.http.ingest import IngestError, OpenLineageIngest, body_bytes
+from upriver.http.openapi import openapi
+from upriver.http.server import ApiServer
 
 # a copy of ../shared/openlineage-corpus (Apache-2.0 fixtures; see its README), so CI on a clean clone has it
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "openlineage-corpus"
@@ -250,7 +251,7 @@ def test_openapi_document_lists_every_route() -> None:
 
 
 def test_request_metrics_label_only_known_routes() -> None:
-    from upriver.http.api import _route_label
+    from upriver.http.server import _route_label
 
     assert _route_label("/api/v1/lineage/batch") == "/api/v1/lineage/batch"
     assert _route_label("/ui/app.js") == "/ui/app.js"

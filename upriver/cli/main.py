@@ -216,7 +216,8 @@ def _query_api(api_url: str, path: str, query: str, token: str = "") -> Any:
 def _read_side(settings: Settings, path: str, params: dict[str, Any]) -> Any:
     """One read-side query: through the running stack's API when it owns the embedded database, else
     against ClickHouse directly. Both run `upriver.http.api.handle`, so the answers are the same."""
-    from upriver.http.api import ApiError, TextBody, handle
+    from upriver.http.api import ApiError, TextBody
+    from upriver.http.routes import handle
     from upriver.local.stack import read_state
 
     query = urllib.parse.urlencode({k: v for k, v in params.items() if v not in (None, "")}, doseq=True)

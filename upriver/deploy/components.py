@@ -15,7 +15,8 @@ from sinks.clickhouse import connect
 from sinks.loader import SinkLoader, build_sink
 from sinks.migrations import apply_migrations
 from sinks.writer import ClickHouseWriter
-from upriver.http.api import ApiServer, HealthCheck
+from upriver.http.api import HealthCheck
+from upriver.http.server import ApiServer
 from upriver.http.ingest import OpenLineageIngest
 from upriver.readside.lineage import LineageReader
 from upriver.settings import Settings

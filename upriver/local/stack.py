@@ -31,7 +31,7 @@ from upriver import metrics
 from upriver.deploy.components import Storage, api_server, open_storage, sink_loader
 from upriver.deploy.kafka import AdminClient, ensure_topics, group_assigned
 from upriver.deploy.lag import LagMonitor
-from upriver.http.api import ApiServer
+from upriver.http.server import ApiServer
 from upriver.local.broker import LocalBroker, ensure_jars
 from upriver.settings import Settings
 

@@ -1,0 +1,276 @@
+"""The lineage read side's ClickHouse queries: the walk's port (upriver/readside/walk.py) and the lookups.
+
+The one lineage module that talks to ClickHouse, through the client it is given (anything with
+clickhouse-connect's `query(sql, parameters=)`, typed by `SqlClient`; the same SQL on chDB and a server).
+It never writes. Edge validity at an as-of time is decided here, in SQL (docs/lineage-model.md,
+"Time travel"): per edge row the highest revision decides; FAIL/ABORT runs never count; within (dst, job)
+only the newest valid run's rows count unless written in APPEND mode. Retirements and aliases are applied
+by the walk. Large id lists are split into chunks of `chunk` ids, so each query stays small.
+Lookups answer rows as stored (ids not mapped to their canonical node); the facade shapes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol, cast
+
+from schemas import identity
+from sinks.clickhouse import quote_identifier
+from upriver.readside.aliases import Aliases
+from upriver.readside.model import FAR_FUTURE_MS, Direction, EdgeRow
+
+# Ids bound per query: large frontiers are split so each query stays small.
+FRONTIER_CHUNK = 5_000
+
+
+class QueryResult(Protocol):
+    @property
+    def result_rows(self) -> Sequence[Sequence[Any]]: ...
+
+
+class SqlClient(Protocol):
+    """The part of a clickhouse-connect client the read side uses."""
+
+    def query(self, query: str, parameters: dict[str, Any] | None = None) -> QueryResult: ...
+
+
+def _bound(as_of: int | None) -> int:
+    return FAR_FUTURE_MS if as_of is None else int(as_of)
+
+
+class ClickHouseLineage:
+    """`<database>`'s edges, runs, nodes, aliases and retirements; implements walk.LineagePort."""
+
+    def __init__(self, client: SqlClient, database: str, chunk: int = FRONTIER_CHUNK) -> None:
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1, got {chunk}")
+        self._client = client
+        self._db = quote_identifier(database)
+        self._table = f"{self._db}.edges"
+        self._chunk = chunk
+
+    def _rows(self, sql: str, **parameters: Any) -> Sequence[Sequence[Any]]:
+        return self._client.query(sql, parameters=parameters or None).result_rows
+
+    def _chunks(self, ids: list[str]) -> Iterable[list[str]]:
+        for start in range(0, len(ids), self._chunk):
+            yield ids[start : start + self._chunk]
+
+    # ---- the walk's port ----------------------------------------------------------------------
+
+    def aliases(self) -> Aliases:
+        """Every alias pair (small: one per name beside a symlink), read once per query."""
+        sql = f"SELECT alias_id, node_id FROM {self._db}.aliases GROUP BY alias_id, node_id"
+        return Aliases((str(a), str(n)) for a, n in self._rows(sql))
+
+    def retirements(self) -> dict[str, list[int]]:
+        """node id -> RETIRE times (epoch ms). Retirements are rare, so all of them are read once per walk."""
+        sql = (
+            f"SELECT node_id, groupUniqArray(toUnixTimestamp64Milli(retired_at)) FROM {self._db}.retirements"
+            " GROUP BY node_id"
+        )
+        return {str(n): sorted(int(t) for t in ts) for n, ts in self._rows(sql)}
+
+    def _valid_sql(self, where: str, as_of: int | None) -> str:
+        """Rows of `edges` matching `where`, reduced to the edges valid at `as_of` before retirements:
+        highest revision per row, no FAIL/ABORT, valid_from <= as_of, newest non-append run per (dst, job)."""
+        return (
+            "SELECT src, dst, edge_type, vf, job FROM ("
+            " SELECT src, dst, edge_type, run_id, job, vf, ap,"
+            "  max((vf, run_id)) OVER (PARTITION BY dst, job, ap) AS newest"
+            " FROM ("
+            "  SELECT src, dst, edge_type, run_id, any(job) AS job,"
+            "   toUnixTimestamp64Milli(argMax(valid_from, revision)) AS vf,"
+            "   argMax(run_status, revision) AS st, argMax(append, revision) AS ap"
+            f"  FROM {self._table} WHERE {where}"
+            "  GROUP BY src, dst, edge_type, run_id"
+            f"  HAVING st NOT IN ('FAIL', 'ABORT') AND vf <= {_bound(as_of)}"
+            " )"
+            ") WHERE ap OR (vf, run_id) = newest"
+        )
+
+    def edges_into(self, ids: list[str], as_of: int | None) -> Iterator[EdgeRow]:
+        sql = self._valid_sql("dst IN {frontier:Array(String)}", as_of)
+        for chunk in self._chunks(ids):
+            yield from cast("Sequence[EdgeRow]", self._rows(sql, frontier=chunk))
+
+    def edges_out_of(self, ids: list[str], as_of: int | None) -> Iterator[EdgeRow]:
+        # Supersession is decided among all rows into a dst, so first find the candidate dsts, then
+        # judge them with every row that leads into them, and keep the ones from `ids`.
+        candidates: list[str] = []
+        sql = f"SELECT dst FROM {self._table} WHERE src IN {{frontier:Array(String)}} GROUP BY dst"
+        for chunk in self._chunks(ids):
+            candidates.extend(str(r[0]) for r in self._rows(sql, frontier=chunk))
+        if not candidates:
+            return
+        sources = set(ids)
+        for row in self.edges_into(candidates, as_of):
+            if row[0] in sources:
+                yield row
+
+    def job_artifacts(self, job: str, direction: Direction, as_of: int | None) -> Iterator[str]:
+        side = "input_ids" if direction == "upstream" else "output_ids"
+        sql = (
+            f"SELECT DISTINCT arrayJoin({side}) FROM {self._db}.runs FINAL WHERE job_id = {{j:String}}"
+            f" AND status NOT IN ('FAIL', 'ABORT') AND toUnixTimestamp64Milli(started_at) <= {_bound(as_of)}"
+        )
+        for (raw,) in self._rows(sql, j=job):
+            yield str(raw)
+
+    def any_edges(self, ids: list[str], direction: Direction) -> bool:
+        key = "dst" if direction == "upstream" else "src"
+        sql = f"SELECT 1 FROM {self._table} WHERE {key} IN {{frontier:Array(String)}} LIMIT 1"
+        return any(self._rows(sql, frontier=c) for c in self._chunks(ids))
+
+    def node_exists(self, node_id: str, aliases: Aliases) -> bool:
+        names = aliases.names(identity.node_of(node_id))
+        if identity.kind_of(node_id) == "job":
+            sql = f"SELECT count() FROM {self._db}.runs WHERE job_id IN {{n:Array(String)}}"
+        else:
+            sql = f"SELECT count() FROM {self._db}.nodes WHERE node_id IN {{n:Array(String)}}"
+        if self._rows(sql, n=list(names))[0][0]:
+            return True
+        # or named only as a column source (dbt seeds inside columnLineage): its columns have edges
+        sql = (
+            f"SELECT 1 FROM {self._table} WHERE src IN {{n:Array(String)}} OR dst IN {{n:Array(String)}}"
+            " OR arrayExists(p -> startsWith(src, p), {p:Array(String)}) LIMIT 1"
+        )
+        expanded = list(aliases.names(node_id))
+        prefixes = [f"{n}#" for n in expanded if "#" not in n]
+        return bool(self._rows(sql, n=expanded, p=prefixes))
+
+    def jobs_touching(self, ids: list[str], aliases: Aliases) -> dict[str, dict[str, Any]]:
+        names = aliases.expand(ids)
+        out: dict[str, dict[str, Any]] = {}
+        sql = (
+            "SELECT job_id, any(job_namespace), any(job_name), groupUniqArrayArray(input_ids),"
+            " groupUniqArrayArray(output_ids), argMax(status, started_at)"
+            f" FROM {self._db}.runs FINAL WHERE job_id != ''"
+            " AND (hasAny(input_ids, {n:Array(String)}) OR hasAny(output_ids, {n:Array(String)}))"
+            " AND JSONExtractBool(facets, 'openlineage', 'designTime') = 0 GROUP BY job_id"
+        )
+        for chunk in self._chunks(names):
+            for job, ns, name, ins, outs, status in self._rows(sql, n=chunk):
+                entry = out.setdefault(str(job), {"namespace": ns, "name": name, "inputs": set(), "outputs": set(),
+                                                  "status": status})  # fmt: skip
+                entry["inputs"].update(aliases.canonical(str(i)) for i in ins)
+                entry["outputs"].update(aliases.canonical(str(o)) for o in outs)
+        return out
+
+    # ---- lookups ------------------------------------------------------------------------------
+
+    def nodes_named(self, text: str) -> list[str]:
+        """Ids (as stored, up to 50) whose name, namespace/name or namespace:name is exactly `text`."""
+        sql = (
+            "SELECT node_id FROM ("
+            f" SELECT node_id, any(namespace) AS ns, any(name) AS n FROM {self._db}.nodes GROUP BY node_id"
+            ") WHERE n = {t:String} OR concat(ns, '/', n) = {t:String} OR concat(ns, ':', n) = {t:String}"
+            " LIMIT 50"
+        )
+        return [str(r[0]) for r in self._rows(sql, t=text)]
+
+    def search_ids(self, text: str, limit: int) -> list[str]:
+        """Node and job ids (as stored, up to `limit`) whose id, namespace, name (or job's) contains `text`
+        (case-insensitive), exact names first."""
+        sql = (
+            "SELECT id, n FROM ("
+            f" SELECT node_id AS id, name AS n FROM {self._db}.nodes"
+            "  WHERE positionCaseInsensitive(node_id, {t:String}) > 0 OR positionCaseInsensitive(name, {t:String}) > 0"
+            "   OR positionCaseInsensitive(namespace, {t:String}) > 0 GROUP BY node_id, name"
+            " UNION ALL"
+            f" SELECT job_id AS id, any(job_name) AS n FROM {self._db}.runs"
+            "  WHERE job_id != '' AND (positionCaseInsensitive(job_name, {t:String}) > 0"
+            "   OR positionCaseInsensitive(job_namespace, {t:String}) > 0) GROUP BY job_id"
+            ") ORDER BY n != {t:String}, id != {t:String}, NOT endsWith(n, {t:String}), length(id), id"
+            " LIMIT {limit:UInt32}"
+        )
+        return [str(node) for node, _ in self._rows(sql, t=text, limit=limit)]
+
+    def node_row(self, names: list[str]) -> Sequence[Any] | None:
+        """(count, kind, first_seen, last_seen, last_written, retired_at, latest_version, owner, tags,
+        fields, producing_job, producing_run) over every name of a node; None when no row names it."""
+        sql = (
+            "SELECT count(), any(kind), min(first_seen), max(last_seen), max(last_written), max(retired_at),"
+            " argMaxMerge(latest_version), argMaxMerge(owner), argMaxMerge(tags), argMaxMerge(fields),"
+            " argMaxMerge(producing_job), argMaxMerge(producing_run)"
+            f" FROM {self._db}.nodes WHERE node_id IN {{n:Array(String)}}"
+        )
+        rows = self._rows(sql, n=names)
+        return rows[0] if rows and rows[0][0] else None
+
+    def facet_texts(self, names: list[str], limit: int = 200) -> Iterator[str]:
+        """The facet documents (JSON texts) of the node's newest `limit` runs that name it, oldest first."""
+        sql = (
+            "SELECT arrayFilter((f, i) -> has({n:Array(String)}, i), arrayConcat(input_facets, output_facets),"
+            " arrayConcat(input_ids, output_ids)) FROM ("
+            f" SELECT * FROM {self._db}.runs FINAL"
+            "  WHERE hasAny(input_ids, {n:Array(String)}) OR hasAny(output_ids, {n:Array(String)})"
+            "  ORDER BY coalesce(ended_at, started_at) DESC, run_id DESC LIMIT {limit:UInt32}"
+            ") ORDER BY coalesce(ended_at, started_at), run_id"
+        )
+        for (facet_texts,) in self._rows(sql, n=names, limit=limit):
+            yield from facet_texts
+
+    def column_edges(self, prefixes: list[str], as_of: int | None) -> Sequence[Sequence[Any]]:
+        """(src, dst, edge_type, subtype) of the column edges valid at `as_of` from or into a column whose id
+        starts with one of `prefixes`, distinct, ordered."""
+        where = (
+            "(arrayExists(p -> startsWith(src, p), {p:Array(String)})"
+            " OR arrayExists(p -> startsWith(dst, p), {p:Array(String)}))"
+        )
+        sql = (
+            "SELECT src, dst, edge_type, sub FROM ("
+            "  SELECT src, dst, edge_type, run_id, any(job) AS job, argMax(subtype, revision) AS sub,"
+            "   toUnixTimestamp64Milli(argMax(valid_from, revision)) AS vf, argMax(run_status, revision) AS st"
+            f"  FROM {self._table} WHERE {where} AND startsWith(edge_type, 'COLUMN_')"
+            f"  GROUP BY src, dst, edge_type, run_id HAVING st NOT IN ('FAIL', 'ABORT') AND vf <= {_bound(as_of)}"
+            ") GROUP BY src, dst, edge_type, sub ORDER BY src, dst, edge_type"
+        )
+        return self._rows(sql, p=prefixes)
+
+    def job_row(self, job_id: str) -> Sequence[Any]:
+        """(runs, namespace, name, inputs, outputs, latest run id, its status, error, start) of a job."""
+        sql = (
+            "SELECT count(), any(job_namespace), any(job_name), groupUniqArrayArray(input_ids),"
+            " groupUniqArrayArray(output_ids), argMax(run_id, started_at), argMax(status, started_at),"
+            " argMax(error, started_at), max(started_at)"
+            f" FROM {self._db}.runs FINAL WHERE job_id = {{j:String}}"
+        )
+        return self._rows(sql, j=job_id)[0]
+
+    def run_row(self, run_id: str) -> Sequence[Any] | None:
+        """(job, namespace, name, kind, status, started, ended, error, parent, input ids, input versions,
+        output ids, output versions, facets) of one run's merged state; None when there is no such run."""
+        sql = (
+            "SELECT job_id, job_namespace, job_name, job_kind, status, toUnixTimestamp64Milli(started_at),"
+            " toUnixTimestamp64Milli(ended_at), error, parent_run_id, input_ids, input_versions, output_ids,"
+            f" output_versions, facets FROM {self._db}.runs FINAL WHERE run_id = {{r:String}}"
+        )
+        rows = self._rows(sql, r=run_id)
+        return rows[0] if rows else None
+
+    def version_rows(self, names: list[str]) -> Sequence[Sequence[Any]]:
+        """(version, run, job, status, error, start) of every run that wrote any of `names`, oldest first."""
+        sql = (
+            "SELECT output_versions[arrayFirstIndex(x -> has({n:Array(String)}, x), output_ids)] AS v, run_id,"
+            " job_id, status, error, toUnixTimestamp64Milli(started_at)"
+            f" FROM {self._db}.runs FINAL WHERE hasAny(output_ids, {{n:Array(String)}}) ORDER BY started_at, run_id"
+        )
+        return self._rows(sql, n=names)
+
+    def producing_run(self, names: list[str], version: str | None, as_of: int | None) -> Sequence[Any] | None:
+        """(run, job, kind, status, started, ended, parent, input ids, input versions, output ids, output
+        versions, the version written) of the newest valid run started by `as_of` that wrote any of
+        `names` (at `version`, when given); None when there is none."""
+        at = "arrayFirstIndex(x -> has({n:Array(String)}, x), output_ids)"
+        version_filter = f" AND output_versions[{at}] = {{v:String}}" if version else ""
+        sql = (
+            "SELECT run_id, job_id, job_kind, status,"
+            " toUnixTimestamp64Milli(started_at), toUnixTimestamp64Milli(ended_at), parent_run_id,"
+            f" input_ids, input_versions, output_ids, output_versions, output_versions[{at}]"
+            f" FROM {self._db}.runs FINAL WHERE hasAny(output_ids, {{n:Array(String)}}){version_filter}"
+            f" AND status NOT IN ('FAIL', 'ABORT') AND toUnixTimestamp64Milli(started_at) <= {_bound(as_of)}"
+            " ORDER BY started_at DESC, run_id DESC LIMIT 1"
+        )
+        rows = self._rows(sql, n=names, v=version or "")
+        return rows[0] if rows else None
