@@ -139,9 +139,9 @@ def test_only_the_worker_wiring_loads_faust_and_the_processor_metrics() -> None:
 
 
 def _cli_imports(command: str) -> list[str]:
-    """The modules `upriver <command>` imports inside its function in upriver/cli/main.py."""
-    tree = ast.parse((ROOT / "upriver" / "cli" / "main.py").read_text())
-    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == f"cmd_{command}")
+    """The modules `upriver <command>` imports inside its function (upriver/cli/run.py, send.py, read.py)."""
+    functions = [n for p in sorted((ROOT / "upriver" / "cli").glob("*.py")) for n in ast.parse(p.read_text()).body]
+    fn = next(n for n in functions if isinstance(n, ast.FunctionDef) and n.name == f"cmd_{command}")
     return sorted(
         {n.module for n in ast.walk(fn) if isinstance(n, ast.ImportFrom) and n.module and not n.level}
         | {a.name for n in ast.walk(fn) if isinstance(n, ast.Import) for a in n.names}
@@ -166,8 +166,8 @@ def _loaded_in_a_fresh_process(modules: list[str]) -> tuple[bool, list[str]]:
 
 def test_the_sink_and_api_process_loads_neither_faust_nor_the_worker_metrics() -> None:
     """`upriver sink` and `upriver up` (the sink, lag monitor and API in the controlling process)."""
-    sink_side = ["upriver.cli.main", *_cli_imports("sink"), *_cli_imports("up")]
-    sink_side += ["upriver.deploy.components", "upriver.http.api"]
+    sink_side = ["upriver.cli.main", "upriver.cli.run", *_cli_imports("sink"), *_cli_imports("up")]
+    sink_side += ["upriver.deploy.components", "upriver.http.server", "upriver.http.routes"]
     sink_side += ["upriver.local.stack", "upriver.deploy.lag", "upriver.readside.health"]
     assert "upriver.deploy.components" in _cli_imports("sink") and "upriver.local.stack" in _cli_imports("up")
     faust_loaded, names = _loaded_in_a_fresh_process(sink_side)
@@ -177,7 +177,7 @@ def test_the_sink_and_api_process_loads_neither_faust_nor_the_worker_metrics() -
 
 
 def test_the_worker_process_loads_faust_and_registers_the_worker_metrics() -> None:
-    worker_side = ["upriver.cli.main", *_cli_imports("worker")]
+    worker_side = ["upriver.cli.main", "upriver.cli.run", *_cli_imports("worker")]
     assert "processors.worker.app" in worker_side
     faust_loaded, names = _loaded_in_a_fresh_process(worker_side)
     assert faust_loaded
