@@ -31,8 +31,8 @@ from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-d
 from producers.emitter import LineageEmitter
 from producers.simulator import Simulator
 from schemas.codec import make_codec
-from upriver.local.stack import free_port
 from upriver.deploy.kafka import ensure_topics
+from upriver.local.stack import free_port
 from upriver.settings import Settings, Topics
 
 log = logging.getLogger(__name__)

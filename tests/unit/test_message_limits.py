@@ -18,10 +18,10 @@ from processors.lineage import runs
 from processors.worker.publisher import DEFAULTS
 from schemas.codec import make_codec
 from schemas.openlineage import MAX_EVENT_BYTES, MAX_MESSAGE_BYTES, to_record
+from upriver.deploy.kafka import RECORD_OVERHEAD, TOPIC_CONFIG, effective_limit, record_bytes, too_large
 from upriver.http import ingest as ingest_module
 from upriver.http.ingest import IngestError, OpenLineageIngest, event_bytes
 from upriver.local.broker import LocalBroker
-from upriver.deploy.kafka import RECORD_OVERHEAD, TOPIC_CONFIG, effective_limit, record_bytes, too_large
 
 ROOT = Path(__file__).resolve().parents[2]
 UNREACHABLE = {"bootstrap.servers": "127.0.0.1:9"}
