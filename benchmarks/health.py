@@ -19,7 +19,8 @@ from statistics import median
 from typing import Any
 
 from benchmarks.e2e import bench_settings, machine
-from processors.health.engine import HealthConfig, HealthEngine
+from processors.health.config import HealthConfig
+from processors.health.engine import HealthEngine
 from processors.worker.app import PASS_CHUNK
 from upriver.local.stack import LocalStack
 from upriver.local.workload import run_workload

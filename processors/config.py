@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from processors.health.engine import HealthConfig
+from processors.health.config import HealthConfig
 from schemas import topics
 
 

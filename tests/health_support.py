@@ -8,7 +8,8 @@ from typing import Any
 
 from health_truth import Durations
 
-from processors.health.engine import HealthConfig, HealthEngine
+from processors.health.config import HealthConfig
+from processors.health.engine import HealthEngine
 from processors.lineage import runs
 
 # drift, stuck runs and an ingest that stops (the first team's raw_events), on a small graph

@@ -1,6 +1,6 @@
 """What the health processor must report for a simulated workload, worked out from the simulator's truth.
 
-Written for obviousness, not speed, and independently of processors/health/engine.py: every condition is a
+Written for obviousness, not speed, and independently of processors/health/: every condition is a
 function of *the facts up to a time* (`state(< c)` or `state(<= c)`) evaluated from the simulator's
 own record of its runs, and alerts follow docs/health.md's contract — opened at the condition's onset,
 resolved at the fact that cleared it, one open alert per (kind, subject). Tests compare the pipeline's
@@ -21,6 +21,12 @@ from schemas import identity
 REQUIRES_UPSTREAM = {"MODEL", "DEPLOYMENT", "ENDPOINT", "EMBEDDING", "VECTOR_INDEX"}
 DRIFT_TARGETS = {"MODEL", "DEPLOYMENT", "ENDPOINT"}
 SERVING = {"DEPLOYMENT", "ENDPOINT"}
+
+# the alert kinds worked out here, of those processors/health/kinds.py declares (tests/unit/test_health_kinds.py
+# checks they agree); MISSING_IO needs declared inputs/outputs, which the simulator never declares
+ARTIFACT_KINDS = ("STALE", "MISSING_UPSTREAM", "UNUSED", "DRIFT_IMPACT", "UNREGISTERED_MODEL", "STALE_MODEL")
+JOB_KINDS = ("INCOMPLETE_RUN",)
+NOT_SIMULATED = ("MISSING_IO",)
 
 AlertKey = tuple[str, str, int, int | None]  # kind, subject, opened_at, resolved_at
 LinkKey = tuple[int, str, str, str | None, int]  # signal time, source, target, target version, distance
@@ -232,6 +238,7 @@ def expected_alerts(truth: Truth, settled: int, cfg: Durations) -> set[AlertKey]
         "UNREGISTERED_MODEL": unregistered,
         "STALE_MODEL": stale_model,
     }
+    assert tuple(node_kinds) == ARTIFACT_KINDS
     touched: dict[str, set[int]] = defaultdict(set)
     for t, _, r in facts.complete:
         for n, _ in (*r.inputs, *r.outputs):

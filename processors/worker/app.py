@@ -8,13 +8,11 @@ flushes the publisher before every offset commit. No decision logic here.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import logging
 import time
-import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -23,7 +21,6 @@ from prometheus_client import start_http_server
 
 from processors import metrics
 from processors.config import ProcessorConfig
-from processors.health.engine import HealthEngine, gauge_figures
 from processors.lineage import dedup, runs
 from processors.lineage.handling import Codecs, EventHandler, Topics
 from processors.worker.commits import CommitGuard
@@ -89,7 +86,7 @@ class ChangelogWriter:
     """
 
     def __init__(self, table: Any, publisher: Publisher) -> None:
-        self._store = table.data
+        self._store = self.data = table.data
         self._publisher = publisher
         topic = table.changelog_topic
         self._topic = topic.get_topic_name()
@@ -128,21 +125,7 @@ def _json_bytes(obj: Any) -> bytes:
 
 def create_app(cfg: ProcessorConfig) -> faust.App:
     """Build the faust app for one deployment (no module-level singleton)."""
-    app = faust.App(
-        cfg.app_id,
-        broker=[f"kafka://{b}" for b in cfg.bootstrap.split(",")],
-        store="memory://",
-        datadir=str(cfg.data_dir),
-        web_enabled=False,
-        topic_partitions=cfg.partitions,
-        producer_acks=-1,
-        consumer_auto_offset_reset="earliest",
-        broker_session_timeout=cfg.session_timeout_s,
-        # A broker restart during the group join left the consumer with its topics "missing" and nothing
-        # assigned until the next metadata refresh (5 minutes by default): refresh every 30 s instead
-        # (the fault suite's broker-sigkill runs).
-        consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
-    )
+    app = _new_app(cfg)
     events_topic = _raw_topic(app, cfg.events_topic, cfg.partitions)
     # Output goes through librdkafka (processors/worker/publisher.py); faust only declares the topics.
     _raw_topic(app, cfg.edges_topic, cfg.partitions)
@@ -163,11 +146,7 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
     edge_codec = make_codec("edge", cfg.registry_url, cfg.edges_topic)
     letter_codec = make_codec("dead_letter", cfg.registry_url, cfg.dlq_topic)
     run_codec = make_codec("run", cfg.registry_url, cfg.runs_topic)
-    retention_ms = cfg.dedup_retention_s * 1000
-
-    store = seen_table.data
     changelog = ChangelogWriter(seen_table, publisher)
-    run_store = run_table.data
     run_changelog = ChangelogWriter(run_table, publisher)
     handler = EventHandler(
         Topics(events=cfg.events_topic, edges=cfg.edges_topic, runs=cfg.runs_topic, dlq=cfg.dlq_topic),
@@ -187,6 +166,44 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
             with metrics.BATCH_SECONDS.time():
                 handler.handle_batch([event.message for event in batch], now_ms())
 
+    _wire_eviction(app, cfg.dedup_retention_s * 1000, changelog, run_changelog)
+
+    if cfg.health_enabled:
+        from processors.worker.health import wire_health  # it imports this module
+
+        wire_health(app, cfg, publisher, run_codec)
+    if cfg.openlineage_topic:
+        _wire_openlineage(app, cfg, handler)
+    if cfg.metrics_port:
+        start_http_server(cfg.metrics_port, addr=cfg.metrics_host)
+    return app
+
+
+def _new_app(cfg: ProcessorConfig) -> faust.App:
+    """The faust app: consumer group, changelog recovery, offset commits (its producer is not used)."""
+    return faust.App(
+        cfg.app_id,
+        broker=[f"kafka://{b}" for b in cfg.bootstrap.split(",")],
+        store="memory://",
+        datadir=str(cfg.data_dir),
+        web_enabled=False,
+        topic_partitions=cfg.partitions,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=cfg.session_timeout_s,
+        # A broker restart during the group join left the consumer with its topics "missing" and nothing
+        # assigned until the next metadata refresh (5 minutes by default): refresh every 30 s instead
+        # (the fault suite's broker-sigkill runs).
+        consumer_metadata_max_age_ms=METADATA_MAX_AGE_MS,
+    )
+
+
+def _wire_eviction(
+    app: faust.App, retention_ms: int, changelog: ChangelogWriter, run_changelog: ChangelogWriter
+) -> None:
+    """The timer that bounds both tables: dedup entries and run states older than the retention go."""
+    store, run_store = changelog.data, run_changelog.data
+
     @app.timer(interval=EVICT_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def evict_expired() -> None:
         window = itertools.islice(store.items(), EVICT_LIMIT + 1)
@@ -200,14 +217,6 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
             run_changelog.delete(run_store[key]["p"], key)
             metrics.RUNS_EVICTED.inc()
 
-    if cfg.health_enabled:
-        _wire_health(app, cfg, publisher, run_codec)
-    if cfg.openlineage_topic:
-        _wire_openlineage(app, cfg, handler)
-    if cfg.metrics_port:
-        start_http_server(cfg.metrics_port, addr=cfg.metrics_host)
-    return app
-
 
 def _wire_openlineage(app: faust.App, cfg: ProcessorConfig, handler: EventHandler) -> None:
     """OpenLineage JSON from `cfg.openlineage_topic` -> the events topic (processors/lineage/handling.py)."""
@@ -217,108 +226,6 @@ def _wire_openlineage(app: faust.App, cfg: ProcessorConfig, handler: EventHandle
     async def openlineage_in(stream: Any) -> None:
         async for batch in stream.take_events(TAKE_MAX, within=TAKE_WITHIN_S):
             handler.translate_openlineage([event.message for event in batch], now_ms())
-
-
-def _wire_health(app: faust.App, cfg: ProcessorConfig, publisher: Publisher, run_codec: Any) -> None:
-    """The health processor: runs topic -> processors.health.engine.HealthEngine -> alerts, drift links, metrics.
-
-    Its state is a graph over every run, so it needs all partitions of the runs topic in one worker (the
-    local stack runs one; docs/health.md, "Scaling"). The engine's state lives in the `health` table: the
-    keys it marks dirty are written through `ChangelogWriter` after each batch and timer pass, and a
-    restarted worker rebuilds the engine from the recovered table.
-    """
-    runs_in = _raw_topic(app, cfg.runs_topic, cfg.partitions)
-    _raw_topic(app, cfg.alerts_topic, cfg.partitions)
-    _raw_topic(app, cfg.health_topic, cfg.partitions)
-    _raw_topic(app, cfg.drift_links_topic, cfg.partitions)
-    table = app.Table(
-        "health", default=None, partitions=cfg.partitions, key_type=str, extra_topic_configs=CHANGELOG_CONFIG
-    )
-    changelog = ChangelogWriter(table, publisher)
-    alert_codec = make_codec("alert", cfg.registry_url, cfg.alerts_topic)
-    link_codec = make_codec("drift_link", cfg.registry_url, cfg.drift_links_topic)
-    metric_codec = make_codec("health_metric", cfg.registry_url, cfg.health_topic)
-    holder: list[HealthEngine] = []
-
-    def engine() -> HealthEngine:
-        if not holder:
-            e = HealthEngine(cfg.health_config)
-            e.load(list(table.data.items()))
-            holder.append(e)
-        return holder[0]
-
-    def clock(e: HealthEngine) -> int:
-        return now_ms() if cfg.health_clock == "wall" else e.watermark
-
-    def flush(e: HealthEngine) -> None:
-        at = now_ms()
-        alerts, links = e.take()
-        for alert in alerts:
-            publisher.publish(
-                cfg.alerts_topic, alert["subject"].encode(), alert_codec.encode({**alert, "updated_at": at})
-            )
-            metrics.ALERTS_OUT.labels(alert["kind"], alert["status"]).inc()
-        for link in links:
-            publisher.publish(
-                cfg.drift_links_topic, link["source"].encode(), link_codec.encode({**link, "linked_at": at})
-            )
-            metrics.DRIFT_LINKS_OUT.labels(link["direction"]).inc()
-        for key in e.take_dirty():
-            value = e.export(key)
-            partition = zlib.crc32(key.encode()) % cfg.partitions
-            if value is not None:
-                changelog.set(partition, key, value)
-            elif key in table.data:
-                changelog.delete(partition, key)
-        metrics.HEALTH_LATE.set(e.late_facts)
-
-    @app.agent(runs_in, name="lineage-health")
-    async def health(stream: Any) -> None:
-        async for batch in stream.take_events(TAKE_MAX, within=TAKE_WITHIN_S):
-            e = engine()
-            for event in batch:
-                e.add_run(run_codec.decode(event.message.value))
-            metrics.HEALTH_RUNS_IN.inc(len(batch))
-            e.advance(clock(e))
-            flush(e)
-
-    @app.timer(interval=cfg.health_interval_s)  # type: ignore[untyped-decorator]
-    async def health_pass() -> None:
-        recovery = getattr(app.tables, "recovery", None)
-        if app.in_recovery or recovery is None or not recovery.completed.is_set():
-            return
-        e = engine()
-        started = time.perf_counter()
-        e.advance(clock(e))
-        # in slices, yielding to the event loop: at 1M artifacts a pass takes seconds (README figures)
-        for _ in e.timer_pass(chunk=PASS_CHUNK):
-            await asyncio.sleep(0)
-        metrics.HEALTH_PASS_SECONDS.observe(time.perf_counter() - started)
-        flush(e)
-        publish_health(e.figures_at, e.figures)
-
-    def publish_health(at: int, figures: Mapping[tuple[str, str], float]) -> None:
-        metrics.HEALTH_SETTLED.set(max(at, 0) / 1000)
-        for (namespace, metric), value in sorted(figures.items()):
-            record = {"measured_at": at, "namespace": namespace, "metric": metric, "value": float(value)}
-            publisher.publish(cfg.health_topic, namespace.encode(), metric_codec.encode(record))
-        gauges = {
-            "artifacts": metrics.HEALTH_ARTIFACTS,
-            "stale": metrics.STALE_ARTIFACTS,
-            "orphaned": metrics.ORPHANED_ARTIFACTS,
-            "coverage_ratio": metrics.COVERAGE,
-        }
-        for name, values in gauge_figures(figures, metrics.bounded_namespace).items():
-            gauges[name].clear()
-            for label, value in values.items():
-                gauges[name].labels(label).set(value)
-        metrics.OPEN_ALERTS.clear()
-        open_by: dict[tuple[str, str], int] = {}
-        for alert in holder[0].alerts.values() if holder else ():
-            k = (alert["kind"], metrics.bounded_namespace(alert["namespace"]))
-            open_by[k] = open_by.get(k, 0) + 1
-        for (kind, label), n in open_by.items():
-            metrics.OPEN_ALERTS.labels(kind, label).set(n)
 
 
 def run_worker(cfg: ProcessorConfig, loglevel: str = "WARNING") -> None:

@@ -24,7 +24,7 @@ from producers.simulator import Simulator
 from producers.truth import Truth
 from schemas.codec import make_codec
 from upriver.cli.main import main
-from upriver.http.api import handle
+from upriver.http.routes import handle
 from upriver.local.stack import LocalStack, free_port
 
 pytestmark = pytest.mark.integration

@@ -130,7 +130,7 @@ def _loads(graph: dict[str, set[str]], start: str) -> set[str]:
 def test_only_the_worker_wiring_loads_faust_and_the_processor_metrics() -> None:
     graph = _import_graph()
     loading_faust = sorted(m for m in graph if "faust" in _loads(graph, m))
-    assert loading_faust == ["processors.worker.app"]
+    assert loading_faust == ["processors.worker.app", "processors.worker.health"]
     # processors.metrics registers the worker's series; outside processors/ nothing may load it on import
     loading_metrics = sorted(
         m for m in graph if "processors.metrics" in _loads(graph, m) and m.split(".")[0] != "processors"

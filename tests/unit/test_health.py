@@ -1,4 +1,4 @@
-"""Health rules with an injected clock (processors/health/engine.py), and their order-independence."""
+"""Health rules with an injected clock (processors/health/), and their order-independence."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from processors.health.engine import HealthConfig, HealthEngine, parse_duration
+from processors.health.config import HealthConfig, parse_duration
+from processors.health.engine import HealthEngine
 from processors.lineage import runs
 from producers.simulator import Simulator
 from schemas.codec import make_codec
@@ -455,7 +456,7 @@ def test_streaming_jobs_stay_live_without_incomplete_run_alerts() -> None:
 
 
 def test_gauges_fold_namespaces_without_summing_ratios() -> None:
-    from processors.health.engine import gauge_figures
+    from processors.health.figures import gauge_figures
 
     figures = {
         ("a", "artifacts"): 10, ("a", "coverage_ratio"): 1.0, ("a", "late"): 1, ("a", "stale"): 2,

@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from processors.config import ProcessorConfig
-from processors.health.engine import HealthConfig
+from processors.health.config import HealthConfig
 from schemas.codec import make_codec
 from sinks.clickhouse import connect
 from sinks.loader import SinkLoader, build_sink
 from sinks.migrations import apply_migrations
 from sinks.writer import ClickHouseWriter
 from upriver.http.api import HealthCheck
-from upriver.http.server import ApiServer
 from upriver.http.ingest import OpenLineageIngest
+from upriver.http.server import ApiServer
 from upriver.readside.lineage import LineageReader
 from upriver.settings import Settings
 

@@ -1,5 +1,6 @@
 """Read side of lineage health (docs/health.md): namespace health, alerts, drift impact. Same SQL on chDB
-and a ClickHouse server; JSON-able dicts out (the API and the CLI print them)."""
+and a ClickHouse server; JSON-able dicts out (the API and the CLI print them). The figure names come from
+the health processor's declaration (processors/health/figures.py, from the alert kinds' categories)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ from typing import Any
 from clickhouse_connect.driver.binding import quote_identifier
 from clickhouse_connect.driver.client import Client
 
-# every namespace figure a timer pass publishes (docs/health.md); absent from a pass means zero
-METRICS = ("artifacts", "fresh", "late", "stale", "never_seen", "unknown", "coverage_ratio", "open_alerts",
-           "alerts_stale", "alerts_orphaned", "alerts_completeness", "alerts_drift", "running_runs")  # fmt: skip
+from processors.health.figures import METRICS  # every figure a timer pass publishes; absent from one means zero
+
 ALERT_COLUMNS = ("alert_id", "kind", "category", "subject", "namespace", "severity", "status", "reason", "path")
 
 
 class HealthReader:
+    """Queries over the `health`, `alerts` and `drift_links` tables of one database."""
+
     def __init__(self, client: Client, database: str) -> None:
         self._client = client
         self._db = quote_identifier(database)
