@@ -25,13 +25,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
-
 from producers.emitter import LineageEmitter
 from producers.simulator import Simulator
 from schemas.codec import make_codec
-from upriver.deploy.kafka import ensure_topics
+from upriver.deploy.kafka import AdminClient, Consumer, ensure_topics, measure_offsets
 from upriver.local.stack import free_port
 from upriver.settings import Settings, Topics
 
@@ -155,40 +152,45 @@ class Pipeline:
                 tail = (self.logs / f"{what}.log").read_text(errors="replace")[-3000:]
                 raise AssertionError(f"{what} exited with {proc.returncode} on its own:\n{tail}")
 
-    def lag(self, admin: AdminClient) -> dict[str, int]:
+    def lag(self, admin: AdminClient, readers: dict[str, Consumer]) -> dict[str, int]:
         """Messages not yet committed per group, over every partition (one never committed counts from the
-        log start: a worker that never commits must not look caught up)."""
+        log start: a worker that never commits must not look caught up). The committed offsets are read
+        through a non-joining Consumer per group (`readers`), as the lag monitor does: the admin API's
+        ListConsumerGroupOffsets segfaults on a coordinator still loading (librdkafka#5040), which took
+        this test process down in CI."""
         t = self.settings.topics
         groups = {"processor": (self.settings.processor_id, [t.events, t.runs]),
                   "sink": (self.settings.sink_group, [t.edges, t.runs, t.dlq])}  # fmt: skip
         out: dict[str, int] = {}
         for name, (group, topics) in groups.items():
-            tps = [TopicPartition(topic, p) for topic in topics for p in range(t.partitions)]
-            req = [ConsumerGroupTopicPartitions(group, tps)]
-            committed = admin.list_consumer_group_offsets(req)[group].result(10).topic_partitions or []
-            at = {(c.topic, c.partition): c.offset for c in committed}
-            spec_end, spec_start = OffsetSpec.latest(), OffsetSpec.earliest()  # type: ignore[no-untyped-call]
-            ends = admin.list_offsets({tp: spec_end for tp in tps})
-            starts = admin.list_offsets({tp: spec_start for tp in tps})
-            behind = 0
-            for tp in tps:
-                end, start = ends[tp].result(10).offset, starts[tp].result(10).offset
-                offset = at.get((tp.topic, tp.partition), -1)
-                behind += max(0, end - (offset if offset >= 0 else start))
-            out[name] = behind
+            if group not in readers:
+                config = {**self.settings.kafka_config(), "log_level": 3}
+                readers[group] = Consumer({**config, "group.id": group, "enable.auto.commit": False})
+            measured = measure_offsets(admin, group, topics, consumer=readers[group])
+            out[name] = sum(o.lag for o in measured.values())
         return out
 
     def wait_drained(self, stall_s: float = 90.0, limit_s: float = 300.0) -> tuple[float, str]:
         """Seconds until both groups have committed everything; or the group that made no progress for
         `stall_s` with lag left (the commit stall), or that did not finish in `limit_s`."""
         admin = AdminClient({**self.settings.kafka_config(), "log_level": 3})
+        readers: dict[str, Consumer] = {}
+        try:
+            return self._wait_drained(admin, readers, stall_s, limit_s)
+        finally:
+            for reader in readers.values():
+                reader.close()
+
+    def _wait_drained(
+        self, admin: AdminClient, readers: dict[str, Consumer], stall_s: float, limit_s: float
+    ) -> tuple[float, str]:
         started = time.monotonic()
         last: dict[str, tuple[int, float]] = {}
         while True:
             self.check_alive()
             now = time.monotonic()
             try:
-                lag = self.lag(admin)
+                lag = self.lag(admin, readers)
             except Exception as exc:  # the broker may be restarting
                 log.info("lag not measured: %s", exc)
                 time.sleep(1)
