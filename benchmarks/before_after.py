@@ -4,7 +4,10 @@ Each set is a directory holding what `benchmarks/e2e.py`, `openlineage_http.py`,
 engine figure wrote (any may be missing). Writes benchmarks/results/<name>.json with, per figure, before,
 after and after/before. Used for the restructure of issue 12:
 
-    python -m benchmarks.before_after BEFORE_DIR AFTER_DIR --name restructure --note "..."
+    python -m benchmarks.before_after --before DIR [DIR ...] --after DIR [DIR ...] --name restructure
+
+Several directories per side are several trials (each file already a median of its runs): each figure
+is reported as the median over the trials, with every trial's value.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from benchmarks.e2e import RESULTS, machine
@@ -66,16 +70,24 @@ def figures(directory: Path) -> dict[str, float]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("before", type=Path)
-    p.add_argument("after", type=Path)
+    p.add_argument("--before", type=Path, nargs="+", required=True)
+    p.add_argument("--after", type=Path, nargs="+", required=True)
     p.add_argument("--name", default="before_after")
     p.add_argument("--note", default="")
     args = p.parse_args()
-    before, after = figures(args.before), figures(args.after)
-    rows = {
-        k: {"before": before[k], "after": after[k], "ratio": round(after[k] / before[k], 3) if before[k] else None}
-        for k in sorted(before.keys() & after.keys())
-    }
+    before = [figures(d) for d in args.before]
+    after = [figures(d) for d in args.after]
+    names = set.intersection(*(set(f) for f in before + after))
+    rows = {}
+    for k in sorted(names):
+        b, a = round(median(f[k] for f in before), 3), round(median(f[k] for f in after), 3)
+        rows[k] = {
+            "before": b,
+            "after": a,
+            "ratio": round(a / b, 3) if b else None,
+            "before_trials": [f[k] for f in before],
+            "after_trials": [f[k] for f in after],
+        }
     out = {
         "benchmark": args.name,
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
