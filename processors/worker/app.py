@@ -86,7 +86,7 @@ class ChangelogWriter:
     """
 
     def __init__(self, table: Any, publisher: Publisher) -> None:
-        self._store = self.data = table.data
+        self.data = table.data  # faust's table store, which this writer keeps in last-update order
         self._publisher = publisher
         topic = table.changelog_topic
         self._topic = topic.get_topic_name()
@@ -106,16 +106,16 @@ class ChangelogWriter:
             self._value = _json_bytes
 
     def get(self, key: str) -> Any:
-        return self._store.get(key)
+        return self.data.get(key)
 
     def set(self, partition: int, key: str, value: Any) -> None:
-        if key in self._store:
-            del self._store[key]  # keep the store in last-update order (eviction scans from the front)
-        self._store[key] = value
+        if key in self.data:
+            del self.data[key]  # keep the store in last-update order (eviction scans from the front)
+        self.data[key] = value
         self._publisher.publish(self._topic, self._key(key), self._value(value), partition=partition)
 
     def delete(self, partition: int, key: str) -> None:
-        del self._store[key]
+        del self.data[key]
         self._publisher.publish(self._topic, self._key(key), None, partition=partition)  # tombstone
 
 
