@@ -30,10 +30,12 @@ def test_every_route_is_in_the_document_and_nothing_else() -> None:
     documented = {(method.upper(), path) for path, item in doc["paths"].items() for method in item}
     declared = {(r.method, r.path) for r in routes.ROUTES}
     assert documented == declared
-    assert set(routes.GET) | set(routes.POST) == {r.path for r in routes.ROUTES}
+    tables = {(m, p) for m, table in routes.TABLES.items() for p in table}
+    templated = {(m, r.path) for m, found in routes.TEMPLATED.items() for r in found}
+    assert tables | templated == declared and not tables & templated
     for route in routes.ROUTES:
         op = doc["paths"][route.path][route.method.lower()]
-        assert [p["name"] for p in op.get("parameters", [])] == [p.name for p in route.params]
+        assert [p["name"] for p in op.get("parameters", [])] == [*route.path_names, *(p.name for p in route.params)]
         assert op["operationId"] == route.name and op["summary"] == route.summary
 
 
@@ -54,7 +56,8 @@ def test_the_parts_the_document_uses_are_well_formed() -> None:
             names = [(p["name"], p["in"]) for p in op.get("parameters", [])]
             assert len(names) == len(set(names)), f"{path}: a parameter twice"
             for p in op.get("parameters", []):
-                assert p["in"] == "query" and isinstance(p["schema"], dict) and "type" in p["schema"]
+                assert p["in"] in ("query", "path") and isinstance(p["schema"], dict) and "type" in p["schema"]
+                assert p["in"] == "query" or p["required"] is True
                 assert p.get("required", False) in (True, False)
             assert op["responses"] and all(code.isdigit() and r["description"] for code, r in op["responses"].items())
             for r in op["responses"].values():

@@ -18,6 +18,18 @@ class ApiError(Exception):
         super().__init__(message)
         self.status = status
 
+    def body(self) -> dict[str, Any]:
+        """The JSON body answered: Upriver's `{"error": message}`."""
+        return {"error": str(self)}
+
+
+class MarquezError(ApiError):
+    """An error of a Marquez route, answered as Marquez (Dropwizard's ErrorMessage) answers it:
+    `{"code": status, "message": text}`."""
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.status, "message": str(self)}
+
 
 @dataclass(frozen=True)
 class TextBody:

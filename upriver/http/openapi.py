@@ -47,8 +47,9 @@ def openapi() -> dict[str, Any]:
 def operation(route: Route) -> dict[str, Any]:
     """One route's Operation Object."""
     op: dict[str, Any] = {"operationId": route.name, "summary": route.summary}
-    if route.params:
-        op["parameters"] = [parameter(p) for p in route.params]
+    in_path = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in route.path_names]
+    if route.params or in_path:
+        op["parameters"] = in_path + [parameter(p) for p in route.params]
     if route.body is not None:
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": dict(route.body)}}}
     responses = {str(r.status): response(r) for r in route.replies}

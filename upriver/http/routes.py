@@ -20,10 +20,10 @@ from urllib.parse import parse_qs
 from prometheus_client import REGISTRY
 
 from schemas.openlineage import MAX_EVENT_BYTES
-from upriver.http import marquez
-from upriver.http.api import Answer, ApiError, TextBody
+from upriver.http.api import Answer, ApiError, MarquezError, TextBody
 from upriver.http.ingest import MAX_BODY_BYTES
-from upriver.http.spec import IngestHandler, Param, Query, ReadHandler, Reply, Route
+from upriver.http.marquez import graph as marquez
+from upriver.http.spec import IngestHandler, Param, Query, ReadHandler, Reply, Route, WriteHandler
 from upriver.readside.lineage import LineageGraph, LineageReader, NodeNotFound, kind_of, to_json
 
 if TYPE_CHECKING:
@@ -33,21 +33,25 @@ MAX_DEPTH = 50
 MAX_IMPACT_NODES = 100_000
 
 ROUTES: list[Route] = []  # in declaration order (the OpenAPI document's)
-GET: dict[str, Route] = {}
+GET: dict[str, Route] = {}  # by path, every method's routes with no `{name}` segment
 POST: dict[str, Route] = {}
+PUT: dict[str, Route] = {}
+DELETE: dict[str, Route] = {}
+TABLES = {"GET": GET, "POST": POST, "PUT": PUT, "DELETE": DELETE}
+TEMPLATED: dict[str, list[Route]] = {method: [] for method in TABLES}  # paths with `{name}` segments
 GET_ERRORS = (400, 401, 404)
 
 
 def get(
     path: str, summary: str, *params: Param, answer: str = "JSON", errors: tuple[int, ...] = GET_ERRORS,
-    media: tuple[str, ...] = ("application/json",),
+    media: tuple[str, ...] = ("application/json",), marquez: bool = False,
 ) -> Callable[[ReadHandler], ReadHandler]:  # fmt: skip
     """Declares the decorated function the handler of `GET path`."""
 
     def register(handler: ReadHandler) -> ReadHandler:
         replies = (Reply(200, answer, media),)
         _add(Route(method="GET", path=path, summary=summary, name=handler.__name__, params=params,
-                   replies=replies, errors=errors, read=handler))  # fmt: skip
+                   replies=replies, errors=errors, read=handler, marquez=marquez))  # fmt: skip
         return handler
 
     return register
@@ -66,12 +70,42 @@ def post(
     return register
 
 
+def write(
+    method: str, path: str, summary: str, *replies: Reply, body: Mapping[str, Any] | None = None,
+    limit: int = 0, errors: tuple[int, ...] = GET_ERRORS, marquez: bool = False,
+) -> Callable[[WriteHandler], WriteHandler]:  # fmt: skip
+    """Declares the decorated function the handler of `method path` (POST, PUT or DELETE), a write that
+    publishes through the server's `Writes`; a JSON body of at most `limit` bytes when `body` is given."""
+
+    def register(handler: WriteHandler) -> WriteHandler:
+        _add(Route(method=method, path=path, summary=summary, name=handler.__name__, replies=replies,
+                   errors=errors, write=handler, body=body, body_limit=limit, marquez=marquez))  # fmt: skip
+        return handler
+
+    return register
+
+
 def _add(route: Route) -> None:
-    table = GET if route.method == "GET" else POST
-    if route.path in table:
+    table = TABLES[route.method]
+    if route.path in table or any(r.path == route.path for r in TEMPLATED[route.method]):
         raise ValueError(f"{route.method} {route.path} is declared twice")
-    table[route.path] = route
+    if route.templated:
+        TEMPLATED[route.method].append(route)
+    else:
+        table[route.path] = route
     ROUTES.append(route)
+
+
+def find(method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
+    """The route of `method raw_path` (the path still percent-encoded) and its path parameters."""
+    route = TABLES.get(method, {}).get(raw_path)
+    if route is not None:
+        return route, {}
+    for candidate in TEMPLATED.get(method, ()):
+        found = candidate.match(raw_path)
+        if found is not None:
+            return candidate, found
+    return None
 
 
 def handle(reader: LineageReader, path: str, query: str) -> Answer:
@@ -79,15 +113,34 @@ def handle(reader: LineageReader, path: str, query: str) -> Answer:
     params = parse_qs(query)
     if path == "/healthz":
         return {"status": "ok"}
-    route = GET.get(path)
-    if route is None or route.read is None:
+    found = find("GET", path)
+    read = None if found is None else found[0].read
+    if found is None or read is None:
         raise ApiError(404, f"no such endpoint {path!r}")
+    route, segments = found
     try:
-        return route.read(reader, Query(route.by_name, params))
-    except NodeNotFound as exc:
-        raise ApiError(404, str(exc)) from exc
-    except ValueError as exc:
-        raise ApiError(400, str(exc)) from exc
+        return read(reader, Query(route.by_name, params, segments))
+    except Exception as exc:
+        answer = refusal(route, exc)
+        if answer is exc:
+            raise
+        raise answer from exc
+
+
+def refusal(route: Route, exc: Exception) -> Exception:
+    """What a handler's exception is answered as: NodeNotFound 404, ValueError 400, an ApiError as it is
+    (in Marquez's shape on a Marquez route); anything else unchanged (the server answers 500)."""
+    if isinstance(exc, NodeNotFound):
+        status, text = 404, str(exc)
+    elif isinstance(exc, ApiError):
+        status, text = exc.status, str(exc)
+    elif isinstance(exc, ValueError):
+        status, text = 400, str(exc)
+    else:
+        return exc
+    if route.marquez:
+        return exc if isinstance(exc, MarquezError) else MarquezError(status, text)
+    return exc if isinstance(exc, ApiError) else ApiError(status, text)
 
 
 # ---- parameters ----------------------------------------------------------------------------------
@@ -294,3 +347,7 @@ def pipeline_figures() -> dict[str, Any]:
         "rows_inserted": rows,
         "consumer_lag": sorted(lag, key=lambda x: (x["group"], x["topic"])),
     }
+
+
+# The Marquez API's routes (upriver/http/marquez/), declared with the decorators above in their own modules.
+import upriver.http.marquez.routes  # noqa: E402,F401

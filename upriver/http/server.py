@@ -17,7 +17,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, urlparse
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -25,6 +25,7 @@ from upriver import metrics
 from upriver.http import routes
 from upriver.http.api import Answer, ApiError, HealthCheck, TextBody
 from upriver.http.ingest import MAX_BODY_BYTES, IngestError, OpenLineageIngest, body_bytes
+from upriver.http.spec import Query, Route, Writes
 from upriver.readside.lineage import LineageReader
 
 log = logging.getLogger(__name__)
@@ -51,9 +52,11 @@ class ApiServer:
         token: str = "",
         read_timeout_s: float = READ_TIMEOUT_S,
         health: HealthCheck | None = None,
+        writes: Writes | None = None,
     ) -> None:
         self.reader = reader
         self.ingest = ingest
+        self.writes = writes  # the Marquez tag writes' publisher (None: they answer 503)
         self.token = token
         self.read_timeout_s = read_timeout_s  # a client that stops sending (a body shorter than its length) is let go
         self.health = health
@@ -122,7 +125,7 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 status, body = 200, routes.handle(self.api.reader, url.path, url.query)
         except ApiError as exc:
-            status, body = exc.status, {"error": str(exc)}
+            status, body = exc.status, exc.body()
         except Exception as exc:
             log.exception("API request %s failed", url.path)
             status, body = 500, {"error": f"internal error: {type(exc).__name__}"}
@@ -138,9 +141,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized(url.path):
             return
         try:
-            status, body = self._post(url.path)
+            status, body = self._post(url.path, url.query)
         except IngestError as exc:
             status, body = exc.status, {"error": str(exc)}
+        except ApiError as exc:
+            status, body = exc.status, exc.body()
         except TimeoutError:
             self.close_connection = True
             status, body = 408, {"error": f"the body did not arrive within {self.api.read_timeout_s:g} s"}
@@ -148,19 +153,34 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("API request %s failed", url.path)
             status, body = 500, {"error": f"internal error: {type(exc).__name__}"}
         self._send(status, b"" if body is None else json.dumps(body).encode(), "application/json")
-        metrics.REQUEST_SECONDS.labels("POST", _route_label(url.path)).observe(time.perf_counter() - started)
+        metrics.REQUEST_SECONDS.labels(self.command, _route_label(url.path)).observe(time.perf_counter() - started)
 
-    def _post(self, path: str) -> tuple[int, Any]:
-        """A POST route's answer: the body checked (length, type, limit), read, decompressed, then handled."""
+    def _put_or_delete(self) -> None:
+        """PUT and DELETE: the write routes (the Marquez tag writes); 405 on any other path."""
+        if routes.find(self.command, urlparse(self.path).path) is None:
+            self._not_allowed()
+        else:
+            self.do_POST()
+
+    do_PUT = do_DELETE = _put_or_delete  # noqa: N815
+
+    def _post(self, path: str, query: str) -> tuple[int, Any]:
+        """A POST/PUT/DELETE route's answer: the body checked (length, type, limit), read, decompressed,
+        then handled (OpenLineage ingest, or a write through the server's Writes)."""
         raw = (self.headers.get("Content-Length") or "0").strip()
         if not raw.isdigit():  # abc, -1, 1e3: the body's end is unknown, so the connection ends too
             self.close_connection = True
             return 400, {"error": f"Content-Length must be a non-negative integer, got {raw!r}"}
         length = int(raw)
-        route = routes.POST.get(path)
-        if route is None or route.ingest is None:
+        found = routes.find(self.command, path)
+        if found is None or (found[0].ingest is None and found[0].write is None):
             self._drain(length)
             return 404, {"error": f"no such endpoint {path!r}"}
+        route, segments = found
+        if route.write is not None:
+            return self._write(route, segments, query, length)
+        ingest = route.ingest
+        assert ingest is not None
         media = (self.headers.get("Content-Type") or "application/json").split(";")[0].strip().lower()
         if media != "application/json" and not media.endswith("+json"):
             self._drain(length)
@@ -179,7 +199,27 @@ class _Handler(BaseHTTPRequestHandler):
         if len(data) < length:
             self.close_connection = True
             return 400, {"error": f"the body ended after {len(data):,} of its {length:,} bytes"}
-        return route.ingest(self.api.ingest, body_bytes(data, self.headers.get("Content-Encoding"), limit))
+        return ingest(self.api.ingest, body_bytes(data, self.headers.get("Content-Encoding"), limit))
+
+    def _write(self, route: Route, segments: dict[str, str], query: str, length: int) -> tuple[int, Any]:
+        """A write route: its (small, optional) JSON body read, then its handler over the server's Writes."""
+        if self.api.writes is None:
+            self._drain(length)
+            raise routes.refusal(route, ApiError(503, "writes are not enabled on this server"))
+        if length > max(route.body_limit, 0):
+            self.close_connection = True
+            raise routes.refusal(route, ApiError(413, f"body is {length:,} bytes; the limit is {route.body_limit:,}"))
+        data = self.rfile.read(length) if length else b""
+        handler, writes = route.write, self.api.writes
+        assert handler is not None
+        try:
+            status, body = handler(self.api.reader, writes, Query(route.by_name, parse_qs(query), segments), data)
+            return status, body
+        except Exception as exc:
+            answer = routes.refusal(route, exc)
+            if answer is exc:
+                raise
+            raise answer from exc
 
     def _drain(self, length: int) -> None:
         left = length
@@ -220,7 +260,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self._send(405, body, "application/json", extra={"Allow": "GET, POST"})
 
-    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _not_allowed  # noqa: N815
+    do_PATCH = do_OPTIONS = do_HEAD = _not_allowed  # noqa: N815
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """The stdlib's own refusals (414 URI too long, 431 headers too large, 400 bad request line,
@@ -235,12 +275,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 # Request metrics are labelled by route: the route table's paths, the UI's files, /healthz and /metrics.
-_KNOWN_ROUTES = frozenset({*routes.GET, *routes.POST, *UI_FILES, "/healthz", "/metrics"})
+_KNOWN_ROUTES = frozenset({*(p for t in routes.TABLES.values() for p in t), *UI_FILES, "/healthz", "/metrics"})
 
 
 def _route_label(path: str) -> str:
-    """A bounded label for a request path: a known route's path, else `other`."""
-    return path if path in _KNOWN_ROUTES else "other"
+    """A bounded label for a request path: a known route's path (a templated route's template), else `other`."""
+    if path in _KNOWN_ROUTES:
+        return path
+    for method in ("GET", "POST", "PUT", "DELETE"):
+        found = routes.find(method, path)
+        if found is not None:
+            return found[0].path
+    return "other"
 
 
 def ui_asset(path: str) -> tuple[bytes, str] | None:

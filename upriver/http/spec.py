@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import unquote
 
 from upriver.http.api import Answer, ApiError
 from upriver.readside.lineage import LineageReader, parse_time
@@ -47,14 +48,24 @@ class Reply:
     schema: Mapping[str, Any] = field(default_factory=lambda: {"type": "object"})
 
 
+class Writes(Protocol):
+    """What a write route (the Marquez tag writes) publishes through: each change is an Upriver event sent to
+    Kafka, acknowledged before the route answers (upriver/http/tags.py implements it)."""
+
+    def tag_change(self, change: Mapping[str, Any]) -> None: ...
+
+
 ReadHandler = Callable[[LineageReader, "Query"], Answer]
 IngestHandler = Callable[["OpenLineageIngest", bytes], tuple[int, Any]]
+WriteHandler = Callable[[LineageReader, Writes, "Query", bytes], tuple[int, Any]]
 
 
 @dataclass(frozen=True, kw_only=True)
 class Route:
-    """One route. GET routes have `read`; POST routes (OpenLineage ingest) `ingest`, `body` (the request
-    body's JSON schema) and `body_limit` (the largest body taken, in bytes, before decompression too)."""
+    """One route. GET routes have `read`; POST routes of OpenLineage ingest `ingest`, `body` (the request
+    body's JSON schema) and `body_limit` (the largest body taken, in bytes, before decompression too); other
+    writes (POST, PUT, DELETE) `write`. A path may hold `{name}` segments, each matching one path segment
+    (percent-decoded: `%2F` is a slash inside a name). `marquez`: errors answered in Marquez's shape."""
 
     method: str
     path: str
@@ -65,22 +76,56 @@ class Route:
     errors: tuple[int, ...] = ()
     read: ReadHandler | None = None
     ingest: IngestHandler | None = None
+    write: WriteHandler | None = None
     body: Mapping[str, Any] | None = None
     body_limit: int = 0
+    marquez: bool = False
     by_name: Mapping[str, Param] = field(init=False, repr=False, compare=False)
+    segments: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "by_name", {p.name: p for p in self.params})
+        object.__setattr__(self, "segments", tuple(self.path.split("/")))
+
+    @property
+    def templated(self) -> bool:
+        return "{" in self.path
+
+    @property
+    def path_names(self) -> tuple[str, ...]:
+        return tuple(s[1:-1] for s in self.segments if s.startswith("{"))
+
+    def match(self, raw_path: str) -> dict[str, str] | None:
+        """The path parameters when `raw_path` (still percent-encoded) is this route's, else None."""
+        parts = raw_path.split("/")
+        if len(parts) != len(self.segments):
+            return None
+        found: dict[str, str] = {}
+        for want, got in zip(self.segments, parts, strict=True):
+            if want.startswith("{"):
+                if not got:
+                    return None
+                found[want[1:-1]] = unquote(got)
+            elif want != got:
+                return None
+        return found
 
 
 class Query:
     """A request's query parameters, read as the route declares them; a bad value is an ApiError 400."""
 
-    __slots__ = ("_declared", "_raw")
+    __slots__ = ("_declared", "_path", "_raw")
 
-    def __init__(self, declared: Mapping[str, Param], raw: Params) -> None:
+    def __init__(self, declared: Mapping[str, Param], raw: Params, path: Mapping[str, str] | None = None) -> None:
         self._declared = declared
         self._raw = raw
+        self._path = path or {}
+
+    def segment(self, name: str) -> str:
+        """A path parameter (`{name}` in the route's path), percent-decoded."""
+        if name not in self._path:  # a handler out of step with its path
+            raise RuntimeError(f"path parameter {name!r} is not in this route's path")
+        return self._path[name]
 
     def _param(self, name: str, *types: str) -> Param:
         param = self._declared.get(name)
