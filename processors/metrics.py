@@ -40,7 +40,8 @@ BATCH_SECONDS = Histogram(
 
 OPENLINEAGE_IN = Counter(
     "upriver_processor_openlineage_events_total",
-    "OpenLineage JSON messages read from the OpenLineage topic, accepted or refused (dead-lettered)",
+    "OpenLineage JSON messages read from the OpenLineage topic: accepted, refused (dead-lettered), or "
+    "mapped_by_api (the HTTP ingest's raw copies, skipped)",
     ["result"],
 )
 

@@ -14,4 +14,8 @@ DLQ = "upriver.dlq.v1"
 ALERTS = "upriver.alerts.v1"
 HEALTH = "upriver.metrics.v1"
 DRIFT_LINKS = "upriver.drift-links.v1"
+TAGS = "upriver.tags.v1"  # the Marquez tag writes (TagChange), kept forever: the tag_changes table is rebuilt from it
 OPENLINEAGE = "openlineage.events"
+# The header on an OpenLineage topic message that is the raw copy of an event the HTTP ingest mapped and published
+# itself (upriver/http/ingest.py): the sink keeps it as received, the worker does not map it again.
+MAPPED_HEADER = "upriver-mapped"

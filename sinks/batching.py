@@ -31,6 +31,7 @@ MAX_FETCH = 10_000
 MAX_POLL_S = 0.5
 
 RowFn = Callable[[bytes, int, int], Row]
+TimedRowFn = Callable[[bytes, int, int, int], Row]  # the same, also given the message's Kafka timestamp (ms)
 TP = tuple[str, int]
 StoredOffsets = Callable[[str], Mapping[int, int]]
 
@@ -78,13 +79,15 @@ class ConsumerPort(Protocol):
 
 @dataclass(frozen=True)
 class TableSpec:
-    """Where one topic's messages go: the table layout and `row_fn(value, partition, offset) -> row`.
+    """Where one topic's messages go: the table layout and `row_fn(value, partition, offset) -> row`, or
+    `timed_fn(value, partition, offset, timestamp_ms)` instead when set (a table keeping when Kafka got it).
 
     `row_fn` raises CodecError or RowError for a value that cannot become a row.
     """
 
     table: TableLayout
     row_fn: RowFn
+    timed_fn: TimedRowFn | None = None
 
 
 def dedup_token(table: str, ranges: Mapping[int, tuple[int, int]]) -> str:
@@ -229,6 +232,8 @@ class Batcher:
         try:
             if value is None:
                 raise RowError("message has no value (tombstone)")
+            if spec.timed_fn is not None:
+                return spec.timed_fn(value, partition, offset, msg.timestamp()[1])
             return spec.row_fn(value, partition, offset)
         except (CodecError, RowError, KeyError) as exc:
             # Only our processor writes these topics: this is a bug signal, not user input.

@@ -154,7 +154,42 @@ DRIFT_LINKS = _layout(
     ("kafka_offset", "UInt64"),
 )
 
-LAYOUTS: Mapping[str, TableLayout] = {t.name: t for t in (EDGES, RUNS, DEAD_LETTERS, HEALTH, ALERTS, DRIFT_LINKS)}
+TAG_CHANGES = _layout(
+    "tag_changes",
+    ("change_id", "String"),
+    ("op", "LowCardinality(String)"),
+    ("entity", "LowCardinality(String)"),
+    ("entity_id", "String"),
+    ("namespace", "String"),
+    ("name", "String"),
+    ("field", "Nullable(String)"),
+    ("tag", "String"),
+    ("description", "Nullable(String)"),
+    ("changed_at", _TIME),
+    ("source", "Nullable(String)"),
+    ("kafka_partition", "UInt32"),
+    ("kafka_offset", "UInt64"),
+)
+
+# The OpenLineage topic's messages as received (their row function: sinks/raw_events.py).
+LINEAGE_EVENTS = _layout(
+    "lineage_events",
+    ("event_time", "DateTime64(6, 'UTC')"),  # to the microsecond, as Marquez keeps (and orders) it
+    ("kind", "LowCardinality(String)"),
+    ("event_type", "LowCardinality(String)"),
+    ("run_id", "String"),
+    ("job_namespace", "String"),
+    ("job_name", "String"),
+    ("producer", "String"),
+    ("payload", "String"),
+    ("received_at", _TIME),
+    ("kafka_partition", "UInt32"),
+    ("kafka_offset", "UInt64"),
+)
+
+LAYOUTS: Mapping[str, TableLayout] = {
+    t.name: t for t in (EDGES, RUNS, DEAD_LETTERS, HEALTH, ALERTS, DRIFT_LINKS, TAG_CHANGES, LINEAGE_EVENTS)
+}
 
 
 def utc_from_millis(millis: int) -> datetime:
@@ -312,3 +347,33 @@ def drift_link_row(record: Mapping[str, Any], partition: int, offset: int) -> Ro
         )
     except (KeyError, TypeError, OverflowError) as exc:
         raise RowError(f"DriftLink record cannot become a row: {type(exc).__name__}: {exc}") from exc
+
+
+def tag_entity_id(entity: str, namespace: str, name: str) -> str:
+    """The node id a tag change is about: a dataset's (a FIELD change's too: its dataset's), a job's; a TAG
+    change (a tag defined) has none."""
+    if entity in ("DATASET", "FIELD"):
+        return identity.node_id("DATASET", namespace, name)
+    return identity.job_id(namespace, name) if entity == "JOB" else ""
+
+
+def tag_change_row(record: Mapping[str, Any], partition: int, offset: int) -> Row:
+    """A decoded TagChange record plus its Kafka position as a row in `TAG_CHANGES` column order."""
+    try:
+        return (
+            record["change_id"],
+            record["op"],
+            record["entity"],
+            tag_entity_id(record["entity"], record["namespace"], record["name"]),
+            record["namespace"],
+            record["name"],
+            record.get("field"),
+            record["tag"],
+            record.get("description"),
+            utc_from_millis(record["changed_at"]),
+            record.get("source"),
+            partition,
+            offset,
+        )
+    except (KeyError, TypeError, OverflowError) as exc:
+        raise RowError(f"TagChange record cannot become a row: {type(exc).__name__}: {exc}") from exc

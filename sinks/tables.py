@@ -10,13 +10,16 @@ from typing import Any, Protocol
 
 from schemas.codec import Codec, make_codec
 from sinks.batching import RowFn, TableSpec
+from sinks.raw_events import lineage_event_row
 from sinks.rows import (
     ALERTS,
     DEAD_LETTERS,
     DRIFT_LINKS,
     EDGES,
     HEALTH,
+    LINEAGE_EVENTS,
     RUNS,
+    TAG_CHANGES,
     Row,
     alert_row,
     dead_letter_row,
@@ -24,6 +27,7 @@ from sinks.rows import (
     edge_row,
     health_row,
     run_row,
+    tag_change_row,
 )
 
 
@@ -56,6 +60,10 @@ class SinkTopics(Protocol):
     def health(self) -> str: ...
     @property
     def drift_links(self) -> str: ...
+    @property
+    def tags(self) -> str: ...
+    @property
+    def openlineage(self) -> str: ...
 
 
 def _decoded(codec: Codec, to_row: Callable[[Mapping[str, Any], int, int], Row]) -> RowFn:
@@ -67,15 +75,24 @@ def _decoded(codec: Codec, to_row: Callable[[Mapping[str, Any], int, int], Row])
 
 def sink_tables(settings: SinkSettings) -> dict[str, TableSpec]:
     """Topic -> TableSpec: edges -> `edges`, runs -> `runs`, the dead-letter topic -> `dead_letters`,
-    alerts -> `alerts`, health -> `health`, drift links -> `drift_links`."""
+    alerts -> `alerts`, health -> `health`, drift links -> `drift_links`, tag changes -> `tag_changes`, and
+    the OpenLineage topic's JSON as received -> `lineage_events`."""
     url = settings.schema_registry_url
     t = settings.topics
     edges, runs, dlq = t.edges, t.runs, t.dlq
-    return {
+    tables = {
         edges: TableSpec(EDGES, _decoded(make_codec("edge", url, edges), edge_row)),
         runs: TableSpec(RUNS, _decoded(make_codec("run", url, runs), run_row)),
         dlq: TableSpec(DEAD_LETTERS, _decoded(make_codec("dead_letter", url, dlq), dead_letter_row)),
         t.alerts: TableSpec(ALERTS, _decoded(make_codec("alert", url, t.alerts), alert_row)),
         t.health: TableSpec(HEALTH, _decoded(make_codec("health_metric", url, t.health), health_row)),
         t.drift_links: TableSpec(DRIFT_LINKS, _decoded(make_codec("drift_link", url, t.drift_links), drift_link_row)),
+        t.tags: TableSpec(TAG_CHANGES, _decoded(make_codec("tag_change", url, t.tags), tag_change_row)),
     }
+    if t.openlineage:  # an empty name turns the OpenLineage topic off (the worker's `openlineage_topic` too)
+        tables[t.openlineage] = TableSpec(LINEAGE_EVENTS, _untimed, lineage_event_row)
+    return tables
+
+
+def _untimed(value: bytes, partition: int, offset: int) -> Row:
+    return lineage_event_row(value, partition, offset, 0)  # received_at: now

@@ -165,6 +165,9 @@ class Topics:
     alerts: str = setting("UPRIVER_ALERTS_TOPIC", topics.ALERTS, "health output: Alerts")
     health: str = setting("UPRIVER_HEALTH_TOPIC", topics.HEALTH, "health output: the HealthMetric series")
     drift_links: str = setting("UPRIVER_DRIFT_LINKS_TOPIC", topics.DRIFT_LINKS, "health output: DriftLinks")
+    tags: str = setting(
+        "UPRIVER_TAGS_TOPIC", topics.TAGS, "Marquez tag writes: TagChanges (API → sink), kept forever (retention.ms=-1)"
+    )
     # OpenLineage JSON as the openlineage-python/Java `kafka` transport writes it.
     openlineage: str = setting(
         "UPRIVER_OPENLINEAGE_TOPIC",
@@ -172,7 +175,7 @@ class Topics:
         "OpenLineage JSON from the `kafka` transport ([openlineage.md](openlineage.md))",
     )
     partitions: int = setting(
-        "UPRIVER_TOPIC_PARTITIONS", 4, "partitions of the eight topics (and of the dedup, run-state and health tables)"
+        "UPRIVER_TOPIC_PARTITIONS", 4, "partitions of the nine topics (and of the dedup, run-state and health tables)"
     )
 
     @classmethod
@@ -228,6 +231,12 @@ class Settings:
     )
     sink_batch_rows: int = setting("UPRIVER_SINK_BATCH_ROWS", 5000, "sink batch by size: rows")
     sink_batch_ms: int = setting("UPRIVER_SINK_BATCH_MS", 200, "sink batch by time: milliseconds")
+    raw_event_retention_days: int = setting(
+        "UPRIVER_RAW_EVENT_RETENTION_DAYS",
+        30,
+        "days the raw OpenLineage events (`lineage_events`, Marquez's `/events/lineage`) are kept after arrival; "
+        "0 keeps them forever; the sink sets it at start ([openlineage.md](openlineage.md#raw-events-as-received))",
+    )
     metrics_port: int = setting(
         "UPRIVER_METRICS_PORT",
         0,

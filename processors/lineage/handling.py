@@ -15,7 +15,7 @@ publish again. tests/unit/test_handling_faults.py kills the handler at every ste
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,6 +25,7 @@ from schemas import openlineage
 from schemas.codec import Codec
 from schemas.keys import partition_key
 from schemas.model import DeadLetter
+from schemas.topics import MAPPED_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,8 @@ class Message(Protocol):
     def value(self) -> bytes | None: ...
     @property
     def timestamp(self) -> float | None: ...  # seconds, as faust gives it
+    @property
+    def headers(self) -> Any: ...  # (name, value) pairs or a mapping, as faust gives them; None: none
 
 
 class Output(Protocol):
@@ -108,6 +111,14 @@ def poison(exc: BaseException) -> bool:
 
 def _ts(msg: Message) -> int | None:
     return int(msg.timestamp * 1000) if msg.timestamp else None
+
+
+def mapped_by_api(msg: Message) -> bool:
+    """Whether an OpenLineage topic message is the raw copy of an event the HTTP ingest mapped and published
+    itself (header `upriver-mapped: 1`, upriver/http/ingest.py): mapping it again would only make a duplicate."""
+    headers = getattr(msg, "headers", None) or ()
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return any(name == MAPPED_HEADER and value in (b"1", "1") for name, value in pairs)
 
 
 class EventHandler:
@@ -187,8 +198,12 @@ class EventHandler:
     def translate_openlineage(self, messages: Iterable[Message], now: int) -> None:
         """OpenLineage JSON -> Avro LineageEvents on the events topic (where `handle` takes them like any
         other) or, refused with the reason, the dead-letter topic. The event id is derived from the event's
-        content, so a replay after a crash is dropped as a duplicate."""
+        content, so a replay after a crash is dropped as a duplicate. The HTTP ingest's raw copies (already
+        mapped by the API) are acknowledged with no output and counted as `mapped_by_api`."""
         for msg in messages:
+            if mapped_by_api(msg):
+                metrics.OPENLINEAGE_IN.labels("mapped_by_api").inc()
+                continue
             try:
                 record = openlineage.to_record(openlineage.decode(msg.value or b""))
                 found = validation.problems(record, now)

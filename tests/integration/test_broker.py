@@ -42,6 +42,7 @@ def test_session_broker_round_trip(kafka_bootstrap: str) -> None:
     assert _roundtrip(kafka_bootstrap, topic, b"hello") == [b"hello"]
 
 
+@pytest.mark.slow
 def test_restart_keeps_data_and_address(tmp_path: Path) -> None:
     broker = LocalBroker(tmp_path / "kafka", ROOT / ".cache")
     first = broker.start()

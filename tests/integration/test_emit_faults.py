@@ -79,7 +79,7 @@ def _read_topic(bootstrap: str, topic: str, expect: int, seconds: float) -> list
     return out
 
 
-@pytest.mark.parametrize("outage", [OUTAGE_S, LONG_OUTAGE_S])
+@pytest.mark.parametrize("outage", [OUTAGE_S, pytest.param(LONG_OUTAGE_S, marks=pytest.mark.slow)])
 def test_emit_started_while_kafka_is_down_delivers_everything_once_it_is_back(
     broker: LocalBroker, tmp_path: Path, outage: float
 ) -> None:

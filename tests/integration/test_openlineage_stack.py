@@ -3,6 +3,7 @@ built with its own classes) and the corpus of real producers' events replayed th
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 import urllib.error
@@ -10,7 +11,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -307,4 +308,90 @@ def test_marquez_lineage_for_a_node_without_edges_and_for_an_unknown_one(stack: 
     ]
     with pytest.raises(urllib.error.HTTPError) as err:
         _get(stack, "/api/v1/lineage", nodeId="dataset:nowhere:nothing")
-    assert err.value.code == 404 and "error" in json.loads(err.value.read())
+    # Marquez's DatasetNotFoundException, in Dropwizard's ErrorMessage shape
+    assert err.value.code == 404
+    assert json.loads(err.value.read()) == {"code": 404, "message": "Dataset 'nothing' not found."}
+
+
+# ---- raw events as received (issue 14) ----------------------------------------------------------------
+
+
+def _raw_event(run: str, job: str, at: datetime, etype: str) -> dict[str, Any]:
+    return {"eventType": etype, "eventTime": at.isoformat().replace("+00:00", "Z"), "producer": PRODUCER,
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/definitions/RunEvent",
+            "run": {"runId": run, "facets": {}}, "job": {"namespace": "raw-events", "name": job},
+            "inputs": [{"namespace": "s3://raw", "name": f"{job}/in ü"}], "outputs": []}  # fmt: skip
+
+
+def _post(stack: LocalStack, path: str, data: bytes, **headers: str) -> int:
+    assert stack.api is not None
+    req = urllib.request.Request(f"{stack.api.url}{path}", data=data, method="POST", headers={
+        "Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json", **headers})  # fmt: skip
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return int(resp.status)
+
+
+def _worker_counts(stack: LocalStack) -> dict[str, float]:
+    samples = stack.worker_metrics()
+    names = {
+        "events": "upriver_processor_events_total",
+        "duplicates": "upriver_processor_duplicates_dropped_total",
+        "mapped_by_api": 'upriver_processor_openlineage_events_total{result="mapped_by_api"}',
+        "translated": 'upriver_processor_openlineage_events_total{result="accepted"}',
+    }
+    return {key: samples.get(name, 0.0) for key, name in names.items()}
+
+
+def test_raw_events_are_kept_as_received_and_each_event_is_mapped_once(stack: LocalStack) -> None:
+    """Events in over HTTP (one POST, one gzipped, a batch of two) and through the Kafka transport's topic:
+    `/api/v1/events/lineage` answers each exactly as it was sent, and the worker mapped the Kafka ones and
+    left the HTTP ones' raw copies alone (the events topic got one event each, no duplicate)."""
+    t0 = datetime.now(UTC) + timedelta(seconds=1)  # after every event the module's other tests sent
+    docs = [_raw_event(str(uuid.uuid4()), f"raw_{i}", t0 + timedelta(seconds=i, microseconds=i), etype)
+            for i, etype in enumerate(["START", "COMPLETE", "START", "FAIL", "START", "ABORT"])]  # fmt: skip
+    sent = [json.dumps(d, indent=2, ensure_ascii=False).encode() for d in docs]  # spaces, raw UTF-8: kept so
+    compact = [json.dumps(d, separators=(",", ":"), ensure_ascii=False).encode() for d in docs]
+    before = _worker_counts(stack)
+    assert _post(stack, "/api/v1/lineage", sent[0]) == 201
+    assert _post(stack, "/api/v1/lineage", gzip.compress(sent[1]), **{"Content-Encoding": "gzip"}) == 201
+    assert _post(stack, "/api/v1/lineage/batch", json.dumps(docs[2:4]).encode()) == 200
+    producer = Producer({"bootstrap.servers": stack.settings.kafka_bootstrap})
+    for raw in sent[4:]:
+        producer.produce(stack.settings.topics.openlineage, value=raw, key=b"run:raw-events")
+    assert producer.flush(30) == 0
+    want = [sent[0], sent[1], compact[2], compact[3], sent[4], sent[5]]  # what Marquez's route must answer
+
+    assert stack.api is not None
+    query = urllib.parse.urlencode({"after": t0.isoformat(), "sortDirection": "asc"})
+    url = f"{stack.api.url}/api/v1/events/lineage?{query}"
+    deadline, text = time.monotonic() + 60, ""
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"})) as r:
+            text = r.read().decode()
+        if json.loads(text)["totalCount"] >= len(want):
+            break
+        time.sleep(0.5)
+    assert text == '{"events": [' + ", ".join(w.decode() for w in want) + f'], "totalCount": {len(want)}}}'
+
+    deadline, after = time.monotonic() + 60, before
+    while time.monotonic() < deadline:
+        after = _worker_counts(stack)
+        if after["events"] - before["events"] >= len(want) and after["mapped_by_api"] - before["mapped_by_api"] >= 4:
+            break
+        time.sleep(0.5)
+    time.sleep(2)  # a second mapping of an HTTP copy would land by now
+    after = _worker_counts(stack)
+    delta = {k: after[k] - before[k] for k in after}
+    assert delta == {"events": 6, "duplicates": 0, "mapped_by_api": 4, "translated": 2}
+
+    assert stack.storage is not None
+    client, db = stack.storage.read_client, stack.storage.database
+    ids = [d["run"]["runId"] for d in docs]
+    sql = f"SELECT run_id, status FROM {db}.runs FINAL WHERE has({{ids:Array(String)}}, run_id) ORDER BY run_id"
+    deadline, stored = time.monotonic() + 60, []
+    while time.monotonic() < deadline and len(stored) < len(ids):
+        stored = client.query(sql, parameters={"ids": ids}).result_rows
+        time.sleep(0.5)
+    assert sorted((r[0], r[1]) for r in stored) == sorted((d["run"]["runId"], d["eventType"]) for d in docs)
+    hourly = _get(stack, "/api/v1/stats/lineage-events", period="DAY")
+    assert len(hourly) == 24 and sum(h["start"] for h in hourly) >= 3 and sum(h["abort"] for h in hourly) >= 1

@@ -79,7 +79,7 @@ def _node(stack: LocalStack, nid: str) -> Any:
     return Http(stack.api.url, TOKEN).get("/api/v1/node", node=nid)
 
 
-@pytest.mark.parametrize("mode", ["artifacts", "structured-logs"])
+@pytest.mark.parametrize("mode", [pytest.param("artifacts", marks=pytest.mark.slow), "structured-logs"])
 def test_dbt_ol_lineage_is_exact(mode: str, request: pytest.FixtureRequest, stack: LocalStack, errors: _Errors) -> None:
     run: DbtRun = request.getfixturevalue("dbt_artifacts_run" if mode == "artifacts" else "dbt_structured_run")
     _read(stack).send(run.events)

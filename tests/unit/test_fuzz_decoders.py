@@ -122,14 +122,47 @@ def deep(n: int) -> str:
 ODD_VALUES = st.one_of(
     st.sampled_from(
         [
-            None, True, False, 0, -1, 1.5, 2**62, -(2**63), 2**64, 10**300, float("inf"), float("nan"), 1e308,
-            "", " ", "\t\n", "\x00", "a\n", "\ud800", "x\udfffy", "\U0001f600", "é", "Z", "x" * 10_000,
-            {}, [], [None], {"a": 1}, [[[]]], {"namespace": {}, "name": []},
-            deep(30), deep(MAX_DEPTH - 5), deep(MAX_DEPTH + 1), deep(5_000),
+            None,
+            True,
+            False,
+            0,
+            -1,
+            1.5,
+            2**62,
+            -(2**63),
+            2**64,
+            10**300,
+            float("inf"),
+            float("nan"),
+            1e308,
+            "",
+            " ",
+            "\t\n",
+            "\x00",
+            "a\n",
+            "\ud800",
+            "x\udfffy",
+            "\U0001f600",
+            "é",
+            "Z",
+            "x" * 10_000,
+            {},
+            [],
+            [None],
+            {"a": 1},
+            [[[]]],
+            {"namespace": {}, "name": []},
+            deep(30),
+            deep(MAX_DEPTH - 5),
+            deep(MAX_DEPTH + 1),
+            deep(5_000),
         ]
     ),
     st.recursive(  # lone surrogates included (exclude_categories=[])
-        st.none() | st.booleans() | st.integers() | st.floats()
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats()
         | st.text(st.characters(exclude_categories=[]), max_size=8),
         lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
         max_leaves=8,
@@ -263,6 +296,8 @@ _facet_doc = st.fixed_dictionaries(
 facets_text = st.one_of(
     st.none(), st.text(max_size=20), _facet_doc.map(lambda d: serialize(d, ascii_only=True).decode())
 )
+
+
 def mostly(valid: st.SearchStrategy[Any], odd: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     """`valid` 19 times in 20, else `odd`: most records reach the processor, and the odd ones are there."""
     return st.integers(0, 19).flatmap(lambda n: odd if n == 13 else valid)  # not a bound: those come often

@@ -50,7 +50,7 @@ def test_the_parts_the_document_uses_are_well_formed() -> None:
     assert doc["openapi"].startswith("3.0.") and doc["info"]["title"] and doc["info"]["version"]
     operation_ids = []
     for path, item in doc["paths"].items():
-        assert path.startswith("/api/v1/") and set(item) <= METHODS
+        assert path.startswith(("/api/v1/", "/api/v2beta/")) and set(item) <= METHODS
         for op in item.values():
             operation_ids.append(op["operationId"])
             names = [(p["name"], p["in"]) for p in op.get("parameters", [])]
@@ -114,7 +114,10 @@ def test_every_required_parameter_is_enforced(path: str, param: Param) -> None:
     others = [p.name for p in routes.GET[path].params if p.required and p.name != param.name]
     with pytest.raises(ApiError) as info:
         routes.handle(_Echo(), path, "&".join(f"{name}=x" for name in others))  # type: ignore[arg-type]
-    assert info.value.status == 400 and f"'{param.name}' is required" in str(info.value)
+    # a Marquez route answers as Dropwizard answers a missing @NotNull (or @NotBlank) parameter
+    marquez = (f"query param {param.name} must not be null", f"query param {param.name} must not be blank")
+    said = marquez if routes.GET[path].marquez else (f"'{param.name}' is required",)
+    assert info.value.status == 400 and any(s in str(info.value) for s in said)
 
 
 def test_a_handler_cannot_read_an_undeclared_parameter() -> None:

@@ -144,7 +144,7 @@ def test_a_raised_topic_limit_is_read_again_before_refusing(reads: Reads, monkey
     reads.answers = [1_000_000, 2_000_000]
     ingest = _ingest()
     published: list[list[tuple[bytes, bytes]]] = []
-    monkeypatch.setattr(ingest, "publish", lambda messages: published.append(messages) or set())
+    monkeypatch.setattr(ingest, "publish", lambda messages, *_: published.append(messages) or set())
     ingest.one(compact(spark_event(1_500_000)))
     assert len(published) == 1 and reads.calls == [1_000_000, 2_000_000]
 
@@ -159,7 +159,7 @@ def test_librdkafkas_own_refusal_is_413_not_500(reads: Reads, monkeypatch: pytes
     """produce() raises MSG_SIZE_TOO_LARGE itself when a message is over the producer's message.max.bytes."""
     reads.answers = [None]
     ingest = _ingest({**UNREACHABLE, "message.max.bytes": 5_000})
-    monkeypatch.setattr(ingest, "oversized", lambda _message: None)  # as if the limit read had said it fits
+    monkeypatch.setattr(ingest, "oversized", lambda _message, *_: None)  # as if the limit read had said it fits
     assert ingest.publish([(b"k", b"x" * 10_000)]) == {0}
     with pytest.raises(IngestError) as err:
         ingest.one(compact(spark_event(20_000)))
@@ -171,7 +171,7 @@ def test_a_batch_refuses_only_its_oversized_events(reads: Reads, monkeypatch: py
 
     def ingest() -> OpenLineageIngest:
         made = _ingest()
-        monkeypatch.setattr(made, "publish", lambda messages: published.append(messages) or set())
+        monkeypatch.setattr(made, "publish", lambda messages, *_: published.append(messages) or set())
         return made
 
     big, small = spark_event(1_500_000), spark_event(20_000)

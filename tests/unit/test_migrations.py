@@ -49,6 +49,8 @@ def test_tables_have_dedup_window_and_projection(ch_client: Client, ch_database:
         "health": "inserted_at",
         "alerts": "updated_at",
         "drift_links": "inserted_at",
+        "lineage_events": "inserted_at",
+        "tag_changes": "inserted_at",
     }
     assert set(versions) == set(LAYOUTS)
     for table, version in versions.items():

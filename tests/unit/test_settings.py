@@ -80,6 +80,7 @@ def test_every_setting_is_read_and_written() -> None:
         "UPRIVER_ALERTS_TOPIC": "a",
         "UPRIVER_HEALTH_TOPIC": "h",
         "UPRIVER_DRIFT_LINKS_TOPIC": "dl",
+        "UPRIVER_TAGS_TOPIC": "tg",
         "UPRIVER_OPENLINEAGE_TOPIC": "ol",
         "UPRIVER_TOPIC_PARTITIONS": "12",
         "UPRIVER_PROCESSOR_ID": "proc",
@@ -87,6 +88,7 @@ def test_every_setting_is_read_and_written() -> None:
         "UPRIVER_DEDUP_RETENTION_S": "3600",
         "UPRIVER_SINK_BATCH_ROWS": "100",
         "UPRIVER_SINK_BATCH_MS": "50",
+        "UPRIVER_RAW_EVENT_RETENTION_DAYS": "7",
         "UPRIVER_METRICS_PORT": "9100",
         "UPRIVER_API_HOST": "0.0.0.0",
         "UPRIVER_API_PORT": "5001",
@@ -104,7 +106,7 @@ def test_every_setting_is_read_and_written() -> None:
         "https://u:p@ch:8443",
         "lineage",
     )
-    assert s.topics == Topics("e", "ed", "r", "d", "a", "h", "dl", "ol", 12)
+    assert s.topics == Topics("e", "ed", "r", "d", "a", "h", "dl", "tg", "ol", 12)
     assert (s.processor_id, s.sink_group, s.dedup_retention_s, s.sink_batch_rows, s.sink_batch_ms) == (
         "proc",
         "sinkg",
@@ -113,6 +115,7 @@ def test_every_setting_is_read_and_written() -> None:
         50,
     )
     assert (s.metrics_port, s.api_host, s.api_port, s.api_token) == (9100, "0.0.0.0", 5001, "tok")
+    assert s.raw_event_retention_days == 7
     assert (s.health_enabled, s.health_rules, s.health_clock, s.health_interval_s) == (
         False,
         "/etc/rules.toml",
@@ -134,7 +137,7 @@ def test_health_settings_are_checked() -> None:
 def test_topics_unique_suffixes_every_topic_name() -> None:
     topics = Topics.unique("t1", partitions=2)
     assert topics.names() == tuple(f"{name}.t1" for name in Topics().names())
-    assert topics.partitions == 2 and len(topics.names()) == 8
+    assert topics.partitions == 2 and len(topics.names()) == 9
 
 
 # -- UPRIVER_KAFKA_<KEY> ------------------------------------------------------------------------------------

@@ -504,7 +504,8 @@ def test_build_sink_wires_the_edges_topic_to_the_edges_table() -> None:
     loader = build_sink(settings, Writer(), consumer, clock=clock, sleep=clock.sleep, metrics=SinkMetrics(registry))
     assert sorted(consumer.topics) == sorted({settings.topics.edges, settings.topics.runs, settings.topics.dlq,
                                               settings.topics.alerts, settings.topics.health,
-                                              settings.topics.drift_links})  # fmt: skip
+                                              settings.topics.drift_links, settings.topics.openlineage,
+                                              settings.topics.tags})  # fmt: skip
     loader.poll_once()  # three messages, two rows: not full
     clock.now += 0.2
     loader.poll_once()

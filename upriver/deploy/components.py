@@ -14,10 +14,12 @@ from schemas.codec import make_codec
 from sinks.clickhouse import connect
 from sinks.loader import SinkLoader, build_sink
 from sinks.migrations import apply_migrations
+from sinks.retention import apply_retention
 from sinks.writer import ClickHouseWriter
 from upriver.http.api import HealthCheck
 from upriver.http.ingest import OpenLineageIngest
 from upriver.http.server import ApiServer
+from upriver.http.tags import TagWrites
 from upriver.readside.lineage import LineageReader
 from upriver.settings import Settings
 
@@ -69,6 +71,7 @@ def open_storage(settings: Settings, migrate: bool = True) -> Storage:
 
 
 def sink_loader(settings: Settings, storage: Storage) -> SinkLoader:
+    apply_retention(storage.write_client, storage.database, settings.raw_event_retention_days)
     writer = ClickHouseWriter(storage.write_client, storage.database)
     return build_sink(settings, writer)
 
@@ -76,10 +79,15 @@ def sink_loader(settings: Settings, storage: Storage) -> SinkLoader:
 def api_server(
     settings: Settings, storage: Storage, port: int | None = None, health: HealthCheck | None = None
 ) -> ApiServer:
-    """The HTTP server of a process that owns ClickHouse: read API, health, OpenLineage ingest, /metrics.
+    """The HTTP server of a process that owns ClickHouse: read API, health, OpenLineage ingest, the Marquez tag
+    writes (through the ingest's producer to the tags topic), /metrics.
 
     `health` is the /healthz body of a supervisor (LocalStack.health); without it /healthz says ok."""
     codec = make_codec("lineage_event", settings.schema_registry_url, settings.topics.events)
-    ingest = OpenLineageIngest(settings.kafka_config(), settings.topics.events, codec)
+    ingest = OpenLineageIngest(settings.kafka_config(), settings.topics.events, codec,
+                               raw_topic=settings.topics.openlineage or None)  # fmt: skip
+    writes = TagWrites(ingest, settings.topics.tags, make_codec("tag_change", settings.schema_registry_url,
+                                                                settings.topics.tags))  # fmt: skip
     port = settings.api_port if port is None else port
-    return ApiServer(storage.reader(), settings.api_host, port, ingest=ingest, token=settings.api_token, health=health)
+    return ApiServer(storage.reader(), settings.api_host, port, ingest=ingest, token=settings.api_token, health=health,
+                     writes=writes)  # fmt: skip

@@ -34,6 +34,8 @@ __all__ = ["AdminClient", "Consumer"]  # the lag monitor and the local stack hol
 
 # Every topic the stack creates takes messages up to the stack's limit (Kafka's default is 1,000,000 bytes).
 TOPIC_CONFIG = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+# The tags topic is the record of the Marquez tag writes (the tag_changes table is rebuilt from it): kept forever.
+KEPT_FOREVER = {"retention.ms": "-1"}
 # Bytes a one-record batch adds to key + value on the wire (v2 batch header 61, the record's varints and
 # attributes ~30): what a topic's max.message.bytes is compared with.
 RECORD_OVERHEAD = 128
@@ -44,8 +46,9 @@ def ensure_topics(kafka_config: dict[str, Any], topics: Topics, replication: int
     Topics that already exist keep their configuration (a user's cluster: see `read_message_limit`)."""
     admin = AdminClient(kafka_config)
     wanted = [
-        NewTopic(name, num_partitions=topics.partitions, replication_factor=replication, config=dict(TOPIC_CONFIG))
+        NewTopic(name, num_partitions=topics.partitions, replication_factor=replication, config=config)
         for name in topics.names()
+        for config in [{**TOPIC_CONFIG, **(KEPT_FOREVER if name == topics.tags else {})}]
     ]
     created = []
     for name, future in admin.create_topics(wanted, operation_timeout=30).items():

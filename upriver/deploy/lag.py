@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 STALL_WARN_AFTER_S = 120.0
 
 
-
 class StallClock:
     """Per key (group, topic): seconds the committed offsets have not moved while lag > 0. Pure: time is given.
 
@@ -95,9 +94,10 @@ class LagMonitor:
     def for_pipeline(cls, settings: Settings) -> LagMonitor:
         """The processor's and the sink's groups over the topics each reads."""
         t = settings.topics
+        ol = [t.openlineage] if t.openlineage else []
         groups = {
-            settings.processor_id: [t.events, t.runs, *([t.openlineage] if t.openlineage else [])],
-            settings.sink_group: [t.edges, t.runs, t.dlq, t.alerts, t.health, t.drift_links],
+            settings.processor_id: [t.events, t.runs, *ol],
+            settings.sink_group: [t.edges, t.runs, t.dlq, t.alerts, t.health, t.drift_links, t.tags, *ol],
         }
         return cls(settings.kafka_config(), groups)
 

@@ -1,9 +1,12 @@
 """OpenLineage HTTP ingest: `POST /api/v1/lineage` (one event) and `POST /api/v1/lineage/batch`.
 
 Each accepted event is mapped (schemas/openlineage.py), checked with the processor's own rules
-(processors/lineage/validation.py), encoded as an Avro LineageEvent and published to the events topic; the
-answer is sent only after Kafka acknowledged it (idempotent producer, acks=all), so a 2xx is durable.
-Invalid events are answered with their reason and never published. docs/openlineage.md.
+(processors/lineage/validation.py), encoded as an Avro LineageEvent and published to the events topic, and
+its raw JSON (a single POST's body exactly, a batch element as compact JSON) to the OpenLineage topic with
+the header `upriver-mapped: 1`, so the sink keeps it as received while the worker, which maps that topic's
+other messages, skips it. The answer is sent only after Kafka acknowledged both (idempotent producer,
+acks=all), so a 2xx is durable. Invalid events are answered with their reason and never published.
+docs/openlineage.md.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from processors.lineage.validation import problems
 from schemas.codec import Codec, CodecError
 from schemas.keys import partition_key
 from schemas.openlineage import MAX_EVENT_BYTES, MAX_MESSAGE_BYTES, OpenLineageError, decode, to_record
+from schemas.topics import MAPPED_HEADER
 from upriver import metrics
 from upriver.deploy.kafka import effective_limit, read_message_limit, record_bytes, too_large
 
@@ -30,7 +34,13 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH_EVENTS = 10_000
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a batch; each event is still held to MAX_EVENT_BYTES
-LIMIT_REFRESH_S = 1.0  # the events topic's max.message.bytes is read again at most this often (on a refusal)
+LIMIT_REFRESH_S = 1.0  # a topic's max.message.bytes is read again at most this often (on a refusal)
+# An event's raw copy on the OpenLineage topic carries `upriver-mapped: 1` (schemas/topics.py): the worker skips it.
+MAPPED_VALUE = b"1"
+MAPPED_HEADER_BYTES = len(MAPPED_HEADER) + len(MAPPED_VALUE) + 8  # its bytes in the record, with varints
+
+Headers = list[tuple[str, str | bytes | None]]
+Outgoing = tuple[str, bytes, bytes, Headers | None, int]  # topic, key, value, headers, the event's index
 
 
 class IngestError(Exception):
@@ -75,25 +85,42 @@ def event_bytes(event: Any) -> int:
     return len(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
 
 
+def compact_json(event: Any) -> bytes:
+    """A batch element's raw copy: compact UTF-8 JSON (lone surrogates kept as JSON escapes)."""
+    try:
+        return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(event, separators=(",", ":")).encode("utf-8")
+
+
 class OpenLineageIngest:
     """Maps, validates and publishes OpenLineage events; thread-safe (the HTTP server is threaded).
 
-    An event whose Avro record does not fit the events topic's max.message.bytes (read from Kafka on first
-    use, and again when an event would not fit or Kafka refuses one as too large) is answered 413 naming
-    that limit: a topic created elsewhere may take less than the stack's MAX_MESSAGE_BYTES."""
+    An event whose Avro record does not fit the events topic's max.message.bytes, or whose raw copy does not
+    fit `raw_topic`'s (each read from Kafka on first use, and again when an event would not fit or Kafka
+    refuses one as too large), is answered 413 naming that limit: a topic created elsewhere may take less
+    than the stack's MAX_MESSAGE_BYTES. Without `raw_topic` no raw copy is published."""
 
-    def __init__(self, kafka_config: Mapping[str, Any], topic: str, codec: Codec, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        kafka_config: Mapping[str, Any],
+        topic: str,
+        codec: Codec,
+        timeout_s: float = 30.0,
+        raw_topic: str | None = None,
+    ) -> None:
         config = {"message.max.bytes": MAX_MESSAGE_BYTES, **kafka_config}
         self._producer = Producer({**config, "enable.idempotence": True, "acks": "all", "linger.ms": 2, "log_level": 3})
         self._kafka_config = dict(kafka_config)
         self._producer_limit = int(config["message.max.bytes"])
         self._topic = topic
+        self._raw_topic = raw_topic
         self._codec = codec
         self._timeout = timeout_s
         self._lock = threading.Lock()
         self._limit_lock = threading.Lock()
-        self._topic_limit: int | None = None
-        self._limit_read_at: float | None = None
+        self._topic_limit: dict[str, int | None] = {}
+        self._limit_read_at: dict[str, float] = {}
 
     def prepare(self, doc: Any) -> tuple[bytes, bytes]:
         """(key, Avro value) for one parsed event; OpenLineageError says why it is refused."""
@@ -106,36 +133,52 @@ class OpenLineageIngest:
         except CodecError as exc:  # pragma: no cover - to_record builds schema-shaped records
             raise OpenLineageError(f"cannot encode: {exc}") from exc
 
-    def message_limit(self, refresh: bool = False) -> int:
-        """The largest message the events topic takes from this producer: its max.message.bytes, read on first
-        use (and with `refresh`, again if the last read is LIMIT_REFRESH_S old), capped by the producer's."""
+    def message_limit(self, refresh: bool = False, topic: str | None = None) -> int:
+        """The largest message `topic` (default: the events topic) takes from this producer: its
+        max.message.bytes, read on first use (and with `refresh`, again if the last read is LIMIT_REFRESH_S
+        old), capped by the producer's."""
+        topic = topic or self._topic
         with self._limit_lock:
-            last = self._limit_read_at
+            last = self._limit_read_at.get(topic)
             if last is None or (refresh and time.monotonic() - last >= LIMIT_REFRESH_S):
-                self._read_limit()
-            return effective_limit(self._topic_limit, self._producer_limit)
+                self._read_limit(topic)
+            return effective_limit(self._topic_limit.get(topic), self._producer_limit)
 
-    def _read_limit(self) -> None:
-        read = read_message_limit(self._kafka_config, self._topic)
-        self._limit_read_at = time.monotonic()
+    def _read_limit(self, topic: str) -> None:
+        read = read_message_limit(self._kafka_config, topic)
+        self._limit_read_at[topic] = time.monotonic()
         if read is not None:
-            self._topic_limit = read
+            self._topic_limit[topic] = read
 
-    def oversized(self, message: tuple[bytes, bytes]) -> str | None:
-        """Why `message` cannot go to the events topic (over its message limit), or None when it fits."""
-        size = record_bytes(*message)
-        if size <= self.message_limit():
-            return None
-        limit = self.message_limit(refresh=True)  # raised since it was read?
-        return None if size <= limit else too_large(size, limit, self._topic)
+    def oversized(self, message: tuple[bytes, bytes], raw: bytes | None = None) -> str | None:
+        """Why `message` cannot go to the events topic, or the event's `raw` copy to the raw topic (over the
+        topic's message limit), or None when they fit."""
+        sized = [(self._topic, record_bytes(*message))]
+        if raw is not None and self._raw_topic:
+            sized.append((self._raw_topic, record_bytes(message[0], raw) + MAPPED_HEADER_BYTES))
+        for topic, size in sized:
+            if size > self.message_limit(topic=topic):
+                limit = self.message_limit(refresh=True, topic=topic)  # raised since it was read?
+                if size > limit:
+                    return too_large(size, limit, topic)
+        return None
 
-    def publish(self, messages: list[tuple[bytes, bytes]]) -> set[int]:
-        """Publish and wait until Kafka acknowledged every message; returns the indices of the ones Kafka
-        refused as too large (MSG_SIZE_TOO_LARGE). IngestError 503 for any other failure."""
-        if not messages:
+    def publish(self, messages: list[tuple[bytes, bytes]], raws: list[bytes] | None = None) -> set[int]:
+        """Publish `messages` to the events topic (and with `raws`, each event's raw copy to the raw topic with
+        the header MAPPED_HEADER, under the same key) and wait until Kafka acknowledged every one; returns the
+        indices of the events Kafka refused a copy of as too large (MSG_SIZE_TOO_LARGE). IngestError 503 for
+        any other failure."""
+        out: list[Outgoing] = [(self._topic, key, value, None, i) for i, (key, value) in enumerate(messages)]
+        if raws is not None and self._raw_topic:
+            headers: Headers = [(MAPPED_HEADER, MAPPED_VALUE)]
+            out += [(self._raw_topic, messages[i][0], raw, headers, i) for i, raw in enumerate(raws)]
+        return self._produce(out)
+
+    def _produce(self, out: list[Outgoing]) -> set[int]:
+        if not out:
             return set()
         done = threading.Event()
-        pending = [len(messages)]
+        pending = [len(out)]
         errors: list[str] = []
         oversized: set[int] = set()
 
@@ -152,10 +195,11 @@ class OpenLineageIngest:
             return on_delivery
 
         with self._lock:
-            for index, (key, value) in enumerate(messages):
+            for topic, key, value, headers, index in out:
                 while True:
                     try:
-                        self._producer.produce(self._topic, value=value, key=key, on_delivery=delivered(index))
+                        self._producer.produce(topic, value=value, key=key, headers=headers,
+                                               on_delivery=delivered(index))  # fmt: skip
                         break
                     except BufferError:
                         self._producer.poll(0.05)
@@ -177,11 +221,23 @@ class OpenLineageIngest:
             raise IngestError(503, f"Kafka refused {len(errors)} event(s): {errors[0]}")
         return oversized
 
-    def _limit_after_refusal(self) -> int:
-        """The topic's limit read again: Kafka refused a message the limit read before said fits."""
+    def _limits_after_refusal(self) -> dict[str, int]:
+        """Each topic's limit read again: Kafka refused a message the limits read before said fit."""
+        topics = [self._topic, *([self._raw_topic] if self._raw_topic else [])]
         with self._limit_lock:
-            self._read_limit()
-            return effective_limit(self._topic_limit, self._producer_limit)
+            for topic in topics:
+                self._read_limit(topic)
+            return {t: effective_limit(self._topic_limit.get(t), self._producer_limit) for t in topics}
+
+    def _refusal(self, message: tuple[bytes, bytes], raw: bytes | None, limits: Mapping[str, int]) -> str:
+        """The reason for an event Kafka refused a copy of: its raw copy's when only that is over its topic's
+        limit, else its Avro record's."""
+        size = record_bytes(*message)
+        if raw is not None and self._raw_topic:
+            raw_size = record_bytes(message[0], raw) + MAPPED_HEADER_BYTES
+            if size <= limits[self._topic] and raw_size > limits[self._raw_topic]:
+                return too_large(raw_size, limits[self._raw_topic], self._raw_topic)
+        return too_large(size, limits[self._topic], self._topic)
 
     def one(self, body: bytes) -> None:
         """`POST /api/v1/lineage`: 201 when it returns; IngestError 400/413/503 otherwise."""
@@ -193,9 +249,10 @@ class OpenLineageIngest:
         except OpenLineageError as exc:
             metrics.INGESTED.labels("http", "rejected").inc()
             raise IngestError(400, str(exc)) from None
-        reason = self.oversized(message)
-        if reason is None and self.publish([message]):
-            reason = too_large(record_bytes(*message), self._limit_after_refusal(), self._topic)
+        raw = body if self._raw_topic else None  # the event as received: the body exactly
+        reason = self.oversized(message, raw)
+        if reason is None and self.publish([message], None if raw is None else [raw]):
+            reason = self._refusal(message, raw, self._limits_after_refusal())
         if reason is not None:
             metrics.INGESTED.labels("http", "rejected").inc()
             raise IngestError(413, reason)
@@ -214,25 +271,29 @@ class OpenLineageIngest:
             raise IngestError(413, f"{len(events):,} events in one batch; the limit is {MAX_BATCH_EVENTS:,}")
         result = BatchResult(received=len(events))
         messages: list[tuple[bytes, bytes]] = []
+        raws: list[bytes] | None = [] if self._raw_topic else None  # each message's raw copy: compact JSON
         indices: list[int] = []  # the event index of each message
         for i, event in enumerate(events):
             try:
-                size = event_bytes(event)
+                raw = compact_json(event) if raws is not None else None
+                size = event_bytes(event) if raw is None else len(raw)
                 if size > MAX_EVENT_BYTES:
                     raise OpenLineageError(f"event is {size:,} bytes; the limit is {MAX_EVENT_BYTES:,}")
                 message = self.prepare(event)
-                reason = self.oversized(message)
+                reason = self.oversized(message, raw)
                 if reason is not None:
                     raise OpenLineageError(reason)
                 messages.append(message)
+                if raws is not None and raw is not None:
+                    raws.append(raw)
                 indices.append(i)
             except OpenLineageError as exc:
                 result.failures.append({"index": i, "reason": str(exc)})
-        refused = self.publish(messages)
+        refused = self.publish(messages, raws)
         if refused:
-            limit = self._limit_after_refusal()
+            limits = self._limits_after_refusal()
             for m in refused:
-                why = too_large(record_bytes(*messages[m]), limit, self._topic)
+                why = self._refusal(messages[m], None if raws is None else raws[m], limits)
                 result.failures.append({"index": indices[m], "reason": why})
             result.failures.sort(key=lambda f: int(f["index"]))
         result.successful = len(messages) - len(refused)
@@ -242,3 +303,27 @@ class OpenLineageIngest:
 
     def close(self) -> None:
         self._producer.flush(10)
+
+    def send(self, topic: str, key: bytes, value: bytes) -> None:
+        """Produce one message to `topic` with this ingest's idempotent producer and wait until Kafka
+        acknowledged it (the tag writes, upriver/http/tags.py); IngestError 503 when it did not."""
+        failed: list[str] = []
+        done = threading.Event()
+
+        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                failed.append(str(err))
+            done.set()
+
+        with self._lock:
+            try:
+                self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
+            except (BufferError, KafkaException) as exc:
+                raise IngestError(503, f"Kafka refused the message: {exc}") from None
+        deadline = time.monotonic() + self._timeout
+        while not done.is_set():
+            if time.monotonic() > deadline:
+                raise IngestError(503, f"Kafka did not acknowledge the message within {self._timeout:.0f}s")
+            self._producer.poll(0.01)
+        if failed:
+            raise IngestError(503, f"Kafka refused the message: {failed[0]}")

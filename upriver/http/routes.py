@@ -22,7 +22,8 @@ from prometheus_client import REGISTRY
 from schemas.openlineage import MAX_EVENT_BYTES
 from upriver.http.api import Answer, ApiError, MarquezError, TextBody
 from upriver.http.ingest import MAX_BODY_BYTES
-from upriver.http.marquez import graph as marquez
+from upriver.http.marquez import columns as marquez_columns
+from upriver.http.marquez import search as marquez_search
 from upriver.http.spec import IngestHandler, Param, Query, ReadHandler, Reply, Route, WriteHandler
 from upriver.readside.lineage import LineageGraph, LineageReader, NodeNotFound, kind_of, to_json
 
@@ -151,9 +152,8 @@ AS_OF = Param("as_of", "time", description="ISO 8601 time or epoch ms: the graph
 DEPTH = Param("depth", "integer", "hops to walk", default=10, minimum=1, maximum=MAX_DEPTH)
 VIA_JOBS = Param("via_jobs", "boolean", "draw JOB vertices between artifacts, as Marquez does", default=False)
 KINDS = Param("kind", "words", "keep only nodes of these kinds (comma-separated or repeated); the root stays")
-NODE_ID = Param("nodeId", required=True, example="dataset:warehouse:orders",
-                description="dataset:<namespace>:<name> (or an Upriver node id)")  # fmt: skip
-MARQUEZ_DEPTH = Param("depth", "integer", "hops to walk", default=20, minimum=1, maximum=MAX_DEPTH)
+MARQUEZ_DEPTH = Param("depth", "integer", "with nodeId: Marquez's depth (edges walked from the start fields' own; "
+                      "below 2: those alone)", default=20, minimum=-(2**31), maximum=2**31 - 1)  # a Java int
 OL_EVENT = {"$ref": "https://openlineage.io/spec/2-0-2/OpenLineage.json"}
 
 
@@ -178,12 +178,6 @@ def ingest_batch(ingest: OpenLineageIngest, body: bytes) -> tuple[int, Any]:
 
 
 # ---- lineage queries -----------------------------------------------------------------------------
-
-
-@get("/api/v1/lineage", "Marquez-shaped lineage graph around a node", NODE_ID, MARQUEZ_DEPTH, AS_OF,
-     answer="dataset and job vertices with their in/out edges, as Marquez answers")  # fmt: skip
-def marquez_lineage(reader: LineageReader, q: Query) -> Answer:
-    return marquez.lineage(reader, reader.resolve(q.need("nodeId")), q.integer("depth"), q.time("as_of"))
 
 
 @get("/api/v1/upstream", "Everything a node was derived from", NODE, DEPTH, AS_OF, VIA_JOBS, KINDS,
@@ -256,14 +250,20 @@ def node_details(reader: LineageReader, q: Query) -> Answer:
 
 
 @get("/api/v1/column-lineage", "Column edges of a dataset's columns with type and subtype (node=); with nodeId= "
-     "(datasetField:ns:name:field or dataset:ns:name) Marquez's column-lineage graph",
+     "(datasetField:ns:name:field, dataset:ns:name or job:ns:name, each optionally #version) Marquez's "
+     "column-lineage graph (upriver/http/marquez/columns.py)",
      Param("node", example=NODE.example, description=NODE.description + " (required without nodeId)"), AS_OF,
-     Param("nodeId", description="datasetField:<namespace>:<name>:<field> or dataset:<namespace>:<name>"),
+     Param("nodeId", description="datasetField:<namespace>:<name>:<field>, dataset:<namespace>:<name> or "
+                                 "job:<namespace>:<name>, optionally #<version>"),
      MARQUEZ_DEPTH, Param("withDownstream", "boolean", "with nodeId: walk downstream too", default=False,
                           truthy=("true",)))  # fmt: skip
 def column_lineage(reader: LineageReader, q: Query) -> Answer:
-    if q.has("nodeId"):
-        return marquez.column_lineage(reader, q.need("nodeId"), q.integer("depth"), q.flag("withDownstream"))
+    if q.has("nodeId"):  # Marquez's answer, every error in Marquez's shape
+        try:
+            depth, as_of = q.integer("depth"), q.time("as_of")
+        except ApiError as exc:
+            raise MarquezError(400, f"query param {exc}") from None
+        return marquez_columns.column_lineage(reader, q.text("nodeId") or "", depth, q.flag("withDownstream"), as_of)
     found = reader.resolve(q.need("node"))
     return {"node": found, "edges": reader.column_lineage(found, as_of=q.time("as_of"))}
 
@@ -274,11 +274,10 @@ def run(reader: LineageReader, q: Query) -> Answer:
     return reader.run(q.need("id"))
 
 
-@get("/api/v1/search", "Nodes by name", Param("q", required=True, example="churn", description="a part of a name"),
-     Param("limit", "integer", "the most nodes answered", default=20, minimum=1, maximum=1000))  # fmt: skip
+@get("/api/v1/search", "Nodes by name (query, nodes) and Marquez's search (totalCount, results): "
+     "upriver/http/marquez/search.py", *marquez_search.PARAMS)  # fmt: skip
 def search(reader: LineageReader, q: Query) -> Answer:
-    text = q.need("q")
-    return {"query": text, "nodes": reader.search(text, limit=q.integer("limit"))}
+    return marquez_search.answer(reader, q)
 
 
 # ---- lineage health ------------------------------------------------------------------------------

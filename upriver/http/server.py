@@ -275,12 +275,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 # Request metrics are labelled by route: the route table's paths, the UI's files, /healthz and /metrics.
-_KNOWN_ROUTES = frozenset({*(p for t in routes.TABLES.values() for p in t), *UI_FILES, "/healthz", "/metrics"})
+_KNOWN_ROUTES = frozenset({*(r.path for r in routes.ROUTES), *UI_FILES, "/healthz", "/metrics"})
 
 
 def _route_label(path: str) -> str:
     """A bounded label for a request path: a known route's path (a templated route's template), else `other`."""
-    if path in _KNOWN_ROUTES:
+    if path in _KNOWN_ROUTES and "{" not in path:
         return path
     for method in ("GET", "POST", "PUT", "DELETE"):
         found = routes.find(method, path)

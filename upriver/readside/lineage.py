@@ -18,7 +18,12 @@ from schemas import identity
 from sinks.clickhouse import Client
 from upriver.readside import nodes, render, walk
 from upriver.readside.aliases import Aliases
+from upriver.readside.column_graph import ColumnGraphReader
+from upriver.readside.datasets import DatasetsReader
+from upriver.readside.events import EventsReader
 from upriver.readside.health import HealthReader
+from upriver.readside.jobgraph import JobGraphReader
+from upriver.readside.jobs import JobsReader
 from upriver.readside.model import (
     FAR_FUTURE_MS,
     JOB_EDGES,
@@ -34,6 +39,7 @@ from upriver.readside.model import (
 )
 from upriver.readside.queries import FRONTIER_CHUNK, ClickHouseLineage
 from upriver.readside.render import render_tree, to_json
+from upriver.readside.tags import TagsReader
 
 __all__ = [
     "FAR_FUTURE_MS",
@@ -60,6 +66,12 @@ class LineageReader:
     def __init__(self, client: Client, database: str, chunk: int = FRONTIER_CHUNK) -> None:
         self._queries = ClickHouseLineage(client, database, chunk)
         self.health = HealthReader(client, database)
+        self.jobgraph = JobGraphReader(client, database, chunk)  # Marquez's lineage (GET /api/v1/lineage)
+        self.column_graph = ColumnGraphReader(client, database)  # Marquez's column lineage
+        self.catalog_jobs = JobsReader(client, database)
+        self.catalog_datasets = DatasetsReader(client, database)
+        self.tags = TagsReader(client, database)
+        self.raw_events = EventsReader(client, database)  # the OpenLineage events as received, Marquez's stats
 
     # ---- walks --------------------------------------------------------------------------------
 

@@ -1,7 +1,11 @@
-"""Marquez-shaped answers over the read side: `GET /api/v1/lineage?nodeId=` and the column-lineage graph.
+"""Marquez-shaped graphs over the read side: `GET /api/v1/lineage?nodeId=&depth=` (the column-lineage graph is
+upriver/http/marquez/columns.py's).
 
-Clients written for Marquez (its web UI, the OpenLineage integrations' checks) read these shapes; the
-handlers of upriver/http/routes.py call them with the parameters already read and checked.
+`lineage` answers what Marquez's LineageService.lineage answers (api/src/main/java/marquez/service/
+LineageService.java): the walk through jobs of upriver/readside/jobgraph.py, then JOB and DATASET vertices with
+Marquez's `data` (service/models/JobData.java, DatasetData.java: every key, filled with what Upriver knows), their
+inEdges/outEdges, nodes and edges in Marquez's order (NodeId strings compared as Java compares them). Clients
+written for Marquez (its web UI, marquez-python) read these shapes. Namespaces and names are echoed as sent.
 """
 
 from __future__ import annotations
@@ -9,110 +13,152 @@ from __future__ import annotations
 from typing import Any
 
 from schemas import identity
-from upriver.http.api import ApiError
-from upriver.readside.lineage import LineageGraph, LineageReader, NodeNotFound, kind_of
+from upriver.http.api import MarquezError
+from upriver.http.marquez import shapes
+from upriver.readside.aliases import Aliases
+from upriver.readside.jobgraph import DatasetRow, JobIO, walk
+from upriver.readside.jobs import JobRecord, RunRecord
+from upriver.readside.lineage import LineageReader
+
+Vertex = dict[str, Any]
 
 
-def lineage(reader: LineageReader, node: str, depth: int, as_of: int | None) -> dict[str, Any]:
-    """The graph around `node` (resolved) shaped like Marquez's answer: dataset and job vertices with
-    their in/out edges. The datasets are the node's valid upstream and downstream; every job whose runs
-    read or wrote one of them is a JOB vertex between its inputs and outputs (also jobs that only read,
-    such as tests, or only write). Namespaces and names are echoed exactly as sent."""
+def lineage(reader: LineageReader, node_id: str, depth: int, as_of: int | None) -> dict[str, Any]:
+    """Marquez's lineage graph of `node_id` (`dataset:<ns>:<name>`, `job:<ns>:<name>`, or an Upriver node id):
+    the jobs reached in `depth` levels from the node's job and their current inputs and outputs; a dataset no
+    job's version touched, or that the jobs reached no longer touch, alone (Marquez's "orphan graph")."""
+    aliases = reader.aliases()
+    jobs = reader.jobgraph.jobs(aliases, as_of)
+    kind, node = _resolve(reader, node_id, jobs, aliases)
+    start = node if kind == "job" else reader.jobgraph.start_job(list(aliases.names(node)), as_of)
+    if start is None or start not in jobs:
+        return _answer(reader, [], {node}, aliases)
+    reached = [jobs[j] for j in walk(jobs, start, depth)]
+    datasets = {d for job in reached for d in job.inputs | job.outputs}
+    if kind == "dataset" and node not in datasets:  # "no longer share lineage with dataset": the dataset alone
+        return _answer(reader, [], {node}, aliases)
+    return _answer(reader, reached, datasets, aliases)
+
+
+def _resolve(reader: LineageReader, text: str, jobs: dict[str, JobIO], aliases: Aliases) -> tuple[str, str]:
+    """("job", job id) or ("dataset", canonical node id) of a Marquez nodeId, read as Marquez's NodeId reads it
+    first, then at each other ':' (identity.marquez_candidates); an Upriver node id is taken too. 404 with
+    Marquez's message otherwise (api/exceptions/*NotFoundException, service/NodeIdNotFoundException)."""
+    prefix = text.partition(":")[0]
     try:
-        up = reader.upstream(node, depth=depth, as_of=as_of)
-        down = reader.downstream(node, depth=depth, as_of=as_of)
-    except NodeNotFound:
-        if not reader.node_exists(node):  # known, but in no edge (e.g. only ever read): the node alone
-            raise
-        up = LineageGraph(root=node, direction="upstream", depth=depth, nodes={node: 0})
-        down = LineageGraph(root=node, direction="downstream", depth=depth, nodes={node: 0})
-    datasets = {n for n in (node, *up.nodes, *down.nodes) if "#" not in n and kind_of(n) != "job"}
-    jobs = reader.jobs_touching(sorted(datasets))
-    graph: dict[str, dict[str, Any]] = {}
-
-    def vertex(ref: identity.NodeRef, data: dict[str, Any]) -> str:
-        vid = identity.marquez_id(ref)
-        vtype = "JOB" if ref.kind == identity.JOB else "DATASET"
-        base = {"id": {"namespace": ref.namespace, "name": ref.name}, "namespace": ref.namespace, "name": ref.name}
-        graph.setdefault(vid, {"id": vid, "type": vtype, "data": {**base, **data}, "inEdges": [], "outEdges": []})
-        return vid
-
-    def dataset(nid: str) -> str:
-        ref = identity.parse(nid)
-        return vertex(ref, {"kind": ref.kind, "upriverId": nid})
-
-    for n in sorted(datasets):
-        dataset(n)
-    if kind_of(node) == "job" and node not in jobs:
-        jobs[node] = {**reader.job(node), "inputs": set(), "outputs": set(), "status": None}
-    edges: set[tuple[str, str]] = set()
-    for job, info in sorted(jobs.items()):
-        jid = vertex(identity.parse(job), {"upriverId": job, "latestRunState": info["status"]})
-        edges.update((dataset(i), jid) for i in info["inputs"])
-        edges.update((jid, dataset(o)) for o in info["outputs"])
-    for origin, destination in sorted(edges):
-        edge = {"origin": origin, "destination": destination}
-        graph[origin]["outEdges"].append(edge)
-        graph[destination]["inEdges"].append(edge)
-    return {"graph": list(graph.values())}
+        candidates = identity.marquez_candidates(text) if prefix in identity.MARQUEZ_TYPES else []
+    except identity.IdentityError:
+        candidates = []  # not in Marquez's form: perhaps an Upriver id (job:ns/name, dataset:ns/name)
+    asked = candidates[0] if candidates else None
+    if prefix == "job":
+        for cand in candidates:
+            if identity.job_id(cand.namespace, cand.name) in jobs:
+                return "job", identity.job_id(cand.namespace, cand.name)
+        if text in jobs:
+            return "job", text
+        raise MarquezError(404, f"Job '{asked.name if asked else text}' not found.")
+    if prefix == "run":
+        if asked is not None and reader.catalog_jobs.run(asked.name) is None:
+            raise MarquezError(404, f"Run '{asked.name}' not found.")
+        raise MarquezError(404, f"Node '{text}' must be of type dataset or job!")
+    if prefix not in ("dataset", "datasetField"):  # an Upriver node id or name, as the read side resolves it
+        node = reader.resolve(text)
+        return ("job" if identity.kind_of(node) == "job" else "dataset"), node
+    found = _dataset(reader, [(c.namespace, c.name) for c in candidates], aliases)
+    if prefix == "datasetField":
+        if found is None and asked is not None:
+            raise MarquezError(404, f"Field '{asked.field}' not found for dataset '{asked.name}'.")
+        raise MarquezError(404, f"Node '{text}' must be of type dataset or job!")
+    if found is None and identity.is_id(text) and reader.node_exists(text, aliases):
+        found = aliases.canonical(text)
+    if found is None:
+        raise MarquezError(404, f"Dataset '{asked.name if asked else text}' not found.")
+    return "dataset", found
 
 
-def column_lineage(reader: LineageReader, node_id: str, depth: int, both: bool) -> dict[str, Any]:
-    """The column-lineage graph of `node_id` (datasetField:ns:name:field or dataset:ns:name) shaped like
-    Marquez's answer: DATASET_FIELD vertices with their inputFields (type, subtypes as the description),
-    edges as Marquez writes them (origin: the vertex itself). The walk goes upstream from the field (or
-    every field of the dataset) for `depth` hops, and downstream too with `both`."""
-    try:
-        asked = identity.parse_marquez(node_id)
-    except identity.IdentityError as exc:
-        raise ApiError(400, str(exc)) from None
-    node = reader.resolve(f"dataset:{asked.namespace}:{asked.name}")
-    by_dataset: dict[str, list[dict[str, Any]]] = {}
-
-    def edges_of(column_or_table: str) -> list[dict[str, Any]]:
-        table = identity.node_of(column_or_table)
-        if table not in by_dataset:  # field edges only: Marquez has no dataset-level (`#`) entries
-            by_dataset[table] = [e for e in reader.column_lineage(table) if identity.field_of(e["dst"])]
-        return by_dataset[table]
-
-    if asked.field is not None:
-        start = [identity.column_id(node, asked.field)]
-    else:
-        ends = {e[k] for e in edges_of(node) for k in ("src", "dst")}
-        start = sorted(c for c in ends if identity.node_of(c) == node)
-    seen, found = set(start), set()
-    for here, there in (("dst", "src"), ("src", "dst")) if both else (("dst", "src"),):
-        frontier = list(start)
-        for _ in range(depth):
-            step = []
-            for col in frontier:
-                for e in edges_of(col):
-                    if e[here] == col:
-                        found.add((e["src"], e["dst"], e["type"], e["subtype"]))
-                        if e[there] not in seen:
-                            seen.add(e[there])
-                            step.append(e[there])
-            frontier = step
-    return {"graph": [_field_vertex(col, found) for col in sorted(seen)]}
+def _dataset(reader: LineageReader, pairs: list[tuple[str, str]], aliases: Aliases) -> str | None:
+    """The canonical node of the first (namespace, name) known: a `dataset:` node, else a node of another
+    kind (a model, a feature ...: every Upriver artifact is a Marquez dataset)."""
+    for ns, name in pairs:
+        nid = identity.node_id("DATASET", ns, name)
+        if reader.node_exists(nid, aliases):
+            return aliases.canonical(nid)
+    found = {(ns, name): nid for nid, ns, name in reader.jobgraph.named(pairs)}
+    return next((aliases.canonical(found[p]) for p in pairs if p in found), None)
 
 
-def _field_vertex(col: str, edges: set[tuple[str, str, str, str | None]]) -> dict[str, Any]:
-    ref = identity.parse(col)
-    vid = identity.marquez_id(ref)
-    ins, outs = sorted(e for e in edges if e[1] == col), sorted(e for e in edges if e[0] == col)
-    inputs = []
-    for src, _, ttype, subtype in ins:
-        s = identity.parse(src)
-        inputs.append({"namespace": s.namespace, "dataset": s.name, "field": s.field,
-                       "transformationDescription": subtype, "transformationType": ttype})  # fmt: skip
-    first = inputs[0] if inputs else {}
-    data = {"namespace": ref.namespace, "dataset": ref.name, "datasetVersion": None, "field": ref.field,
-            "fieldType": None, "transformationDescription": first.get("transformationDescription"),
-            "transformationType": first.get("transformationType"), "inputFields": inputs}  # fmt: skip
+def _answer(reader: LineageReader, jobs: list[JobIO], datasets: set[str], aliases: Aliases) -> dict[str, Any]:
+    """Marquez's Lineage: the vertices sorted by id, each with its in and out edges sorted (origin, destination)."""
+    rows = reader.jobgraph.datasets(aliases.expand(sorted(datasets)))
+    runs = reader.jobgraph.runs(sorted({r for j in jobs for r in (j.latest_run, j.declared_run) if r}))
+    # their datasets named, and inputs versioned, as the datasets routes answer them (dataset_versions.py)
+    runs = dict(zip(runs, reader.catalog_datasets.resolve_runs(list(runs.values())), strict=True))
+    graph: dict[str, Vertex] = {}
+    ids: dict[str, str] = {}
+    for node in sorted(datasets):
+        ref = identity.parse(node)
+        ids[node] = f"dataset:{ref.namespace}:{ref.name}"
+        graph.setdefault(ids[node], _vertex(ids[node], "DATASET", _dataset_data(ref, node, rows, aliases)))
+    for job in jobs:
+        jid = f"job:{job.namespace}:{job.name}"
+        graph.setdefault(jid, _vertex(jid, "JOB", _job_data(job, runs)))
+        for edge in [(ids[i], jid) for i in job.inputs] + [(jid, ids[o]) for o in job.outputs]:
+            graph[edge[0]]["outEdges"].add(edge)
+            graph[edge[1]]["inEdges"].add(edge)
+    out = []
+    for vid in sorted(graph, key=_java):
+        vertex = graph[vid]
+        for side in ("inEdges", "outEdges"):
+            ordered = sorted(vertex[side], key=lambda e: (_java(e[0]), _java(e[1])))
+            vertex[side] = [{"origin": o, "destination": d} for o, d in ordered]
+        out.append(vertex)
+    return {"graph": out}
+
+
+def _vertex(vid: str, vtype: str, data: dict[str, Any]) -> Vertex:
+    return {"id": vid, "type": vtype, "data": data, "inEdges": set(), "outEdges": set()}
+
+
+def _java(text: str) -> bytes:
+    """A sort key that orders strings as Java's String.compareTo does (UTF-16 code units)."""
+    return text.encode("utf-16-be", "surrogatepass")
+
+
+def _ids(nodes: frozenset[str]) -> list[dict[str, str]]:
+    refs = sorted({(r.namespace, r.name) for r in map(identity.parse, nodes)})
+    return [{"namespace": ns, "name": name} for ns, name in refs]
+
+
+def _job_data(job: JobIO, runs: dict[str, RunRecord]) -> dict[str, Any]:
+    """JobData's keys (its uuid, inputUuids, outputUuids are @JsonIgnore): the jobs routes' Job shape
+    (upriver/http/marquez/shapes.py, the same names, parent, times and latest run) with Marquez's current
+    inputs and outputs."""
+    latest = runs.get(job.latest_run or "")
+    record = JobRecord(job.namespace, job.name, job.created_at, job.updated_at,
+                       runs=(latest,) if latest else (), declared=runs.get(job.declared_run or ""))  # fmt: skip
+    doc = shapes.job_doc(record)
     return {
-        "id": vid,
-        "type": "DATASET_FIELD",
-        "data": data,
-        "inEdges": [{"origin": vid, "destination": identity.marquez_id(identity.parse(e[0]))} for e in ins],
-        "outEdges": [{"origin": vid, "destination": identity.marquez_id(identity.parse(e[1]))} for e in outs],
-    }
+        **{k: doc[k] for k in ("id", "type", "name", "simpleName", "parentJobName", "parentJobUuid")},
+        "currentRunUuid": job.latest_run, "createdAt": doc["createdAt"],
+        "updatedAt": doc["updatedAt"], "namespace": job.namespace, "inputs": _ids(job.inputs),
+        "outputs": _ids(job.outputs), "location": doc["location"], "description": doc["description"],
+        "latestRun": doc["latestRun"],
+    }  # fmt: skip
+
+
+def _dataset_data(ref: identity.NodeRef, node: str, rows: dict[str, DatasetRow], aliases: Aliases) -> dict[str, Any]:
+    """DatasetData's keys (LineageDao.getDatasetData: tags always empty there). Marquez stores every OpenLineage
+    dataset as a DB_TABLE whose physical name is its name; the source is `default` unless a dataSource facet
+    names one (not read here)."""
+    found = [rows[n] for n in aliases.names(node) if n in rows]
+    first = min((r.first_seen for r in found if r.first_seen), default=0)
+    last = max((r.last_seen or 0 for r in found), default=0) or first
+    written = max((r.last_written or 0 for r in found), default=0) or None
+    fields = next((r.fields for r in found if r.fields), ())
+    return {
+        "id": {"namespace": ref.namespace, "name": ref.name}, "type": "DB_TABLE", "name": ref.name,
+        "physicalName": ref.name, "createdAt": shapes.iso(first), "updatedAt": shapes.iso(last),
+        "namespace": ref.namespace, "sourceName": "default",
+        "fields": [{"name": f, "type": None, "tags": [], "description": None} for f in fields], "tags": [],
+        "lastModifiedAt": shapes.iso(written), "description": None, "lastLifecycleState": None,
+    }  # fmt: skip

@@ -1,0 +1,173 @@
+"""Marquez's API on Upriver at 1M edges: `GET /api/v1/lineage` and `GET /api/v1/namespaces/{ns}/jobs`.
+
+Builds the same simulator graph as benchmarks/graph.py (no Kafka: the processor's own run merge and edge
+derivation into a fresh chDB database), starts the API server on it and times the two routes Marquez's web UI
+and `marquez-python` lean on hardest, over HTTP with one keep-alive connection (p50/p95 over samples):
+
+- `/api/v1/lineage?nodeId=dataset:<ns>:<name>&depth=D` for D in 2, 5, 10, 20, from leaf, mid and hub datasets
+  (Marquez's traversal: through jobs, both directions; the answer's vertex count is recorded with each figure);
+- `/api/v1/namespaces/{ns}/jobs?limit=100&offset=O`: the first page and pages deep into the biggest namespaces.
+
+    python -m benchmarks.marquez_api --edges 1000000      # or: make bench-marquez
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from benchmarks.graph import _events, _pct, _sample
+from schemas import identity
+from sinks.clickhouse import connect
+from sinks.migrations import apply_migrations
+from sinks.writer import ClickHouseWriter
+from upriver.http.server import ApiServer
+from upriver.local.bulk import load_stream
+from upriver.readside.lineage import LineageReader
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "marquez_api.json"
+DEPTHS = (2, 5, 10, 20)
+
+
+class Client:
+    """One keep-alive HTTP connection to the API server; `get` answers (seconds, status, JSON)."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=600)
+
+    def get(self, path: str, **params: Any) -> tuple[float, int, Any]:
+        target = f"{path}?{urlencode(params)}" if params else path
+        started = time.perf_counter()
+        self.conn.request("GET", target)
+        resp = self.conn.getresponse()
+        body = resp.read()
+        took = time.perf_counter() - started
+        return took, resp.status, json.loads(body)
+
+
+def _figures(times: list[float], sizes: list[int], statuses: list[int]) -> dict[str, Any]:
+    ms = [t * 1000 for t in times]
+    return {
+        "samples": len(ms),
+        "p50_ms": round(statistics.median(ms), 2),
+        "p95_ms": round(_pct(ms, 0.95), 2),
+        "max_ms": round(max(ms), 2),
+        "median_vertices": statistics.median(sizes),
+        "max_vertices": max(sizes),
+        "non_200": sum(1 for s in statuses if s != 200),
+    }
+
+
+def _datasets(client: Any, db: str) -> dict[str, list[str]]:
+    """Leaf (read by nothing), mid and hub (the most-read) dataset-like nodes, 20 each, as Marquez node ids."""
+    not_col = "position(node_id, '#') = 0 AND kind != 'JOB'"
+    hub_sql = (
+        f"SELECT src FROM `{db}`.edges WHERE position(src, '#') = 0 AND NOT startsWith(src, 'job:') "
+        "GROUP BY src ORDER BY count() DESC LIMIT 20"
+    )
+    hubs = [str(r[0]) for r in client.query(hub_sql).result_rows]
+    leaves = _sample(client, db, f"{not_col} AND node_id NOT IN (SELECT src FROM `{db}`.edges)", 20)
+    mids = _sample(client, db, f"{not_col} AND node_id IN (SELECT src FROM `{db}`.edges) "
+                               f"AND node_id IN (SELECT dst FROM `{db}`.edges)", 20)  # fmt: skip
+    return {k: [identity.marquez_id(identity.parse(n)) for n in v]
+            for k, v in (("leaf", leaves), ("mid", mids), ("hub", hubs))}  # fmt: skip
+
+
+def _lineage(api: Client, samples: dict[str, list[str]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for depth in DEPTHS:
+        for role, ids in samples.items():
+            times, sizes, statuses = [], [], []
+            for node in ids:
+                took, status, body = api.get("/api/v1/lineage", nodeId=node, depth=depth)
+                times.append(took)
+                statuses.append(status)
+                sizes.append(len(body.get("graph", [])) if status == 200 else 0)
+            out[f"{role}_depth{depth}"] = _figures(times, sizes, statuses)
+            print(f"lineage {role} depth {depth}: {out[f'{role}_depth{depth}']}", file=sys.stderr, flush=True)
+    return out
+
+
+def _jobs(api: Client, client: Any, db: str) -> dict[str, Any]:
+    rows = client.query(
+        f"SELECT job_namespace, uniqExact(job_name) AS n FROM `{db}`.runs "
+        "GROUP BY job_namespace ORDER BY n DESC LIMIT 5"
+    ).result_rows
+    times, sizes, statuses, pages = [], [], [], []
+    for ns, count in rows:
+        for offset in sorted({0, int(count) // 2, max(int(count) - 100, 0)}):
+            for _ in range(5):
+                took, status, body = api.get(f"/api/v1/namespaces/{quote(str(ns), safe='')}/jobs", limit=100,
+                                             offset=offset)  # fmt: skip
+                times.append(took)
+                statuses.append(status)
+                sizes.append(len(body.get("jobs", [])) if status == 200 else 0)
+            pages.append({"namespace": ns, "jobs": int(count), "offset": offset})
+    return {**_figures(times, sizes, statuses), "pages": pages}
+
+
+def bench(target_edges: int, workdir: Path, seed: int) -> dict[str, Any]:
+    db = f"marquez_{target_edges}"
+    client = connect(f"chdb://{workdir}")
+    client.command(f"DROP DATABASE IF EXISTS `{db}`")
+    apply_migrations(client, db)
+    events, _ = _events(target_edges, seed)
+    started = time.perf_counter()
+    stats = load_stream(ClickHouseWriter(client, db), events, derived_at=int(time.time() * 1000))
+    build_s = time.perf_counter() - started
+    for table in ("edges", "nodes", "runs"):
+        client.command(f"OPTIMIZE TABLE `{db}`.{table} FINAL")
+    edge_rows = int(client.query(f"SELECT count() FROM `{db}`.edges").result_rows[0][0])
+    server = ApiServer(LineageReader(client, db), "127.0.0.1", 0).start()
+    try:
+        api = Client(server.url)
+        samples = _datasets(client, db)
+        out: dict[str, Any] = {"target_edges": target_edges, "edge_rows": edge_rows, "events": stats.events,
+                               "runs": stats.runs, "build_s": round(build_s, 1)}  # fmt: skip
+        out["namespace_jobs"] = _jobs(api, client, db)
+        print(f"namespace jobs: {out['namespace_jobs']}", file=sys.stderr, flush=True)
+        out["lineage"] = _lineage(api, samples)
+    finally:
+        server.stop()
+    out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    p.add_argument("--edges", type=int, default=1_000_000)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--workdir", type=Path, default=ROOT / ".cache" / "bench-marquez")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    args.workdir.mkdir(parents=True)
+    run = bench(args.edges, args.workdir, args.seed)
+    doc = {
+        "benchmark": "marquez_api",
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0]},
+        "note": "one process: the API server (http.server) over chDB; the client on the same box, one keep-alive "
+        "connection; lineage samples: 20 leaf, 20 mid and 20 hub datasets at each depth",
+        "runs": [run],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
