@@ -18,20 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from marquez_calls import ms
 
 from schemas.identity import node_id
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FOREVER = 2**62
 Key = tuple[str, str]  # a dataset (namespace, name), canonical
 Col = tuple[str, str, str]  # a field (namespace, name, field)
-
-
-def ms(text: str) -> int:
-    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return ((t if t.tzinfo else t.replace(tzinfo=UTC)) - EPOCH) // timedelta(milliseconds=1)
 
 
 @dataclass

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from compat_support import scenario_events
+from marquez_calls import EPOCH, ms
 
 CORPUS = Path(__file__).resolve().parent / "fixtures" / "openlineage-corpus"
 PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.40.0/client/python"
@@ -18,7 +19,6 @@ STATE = {"START": "RUNNING", "RUNNING": "RUNNING", "OTHER": "RUNNING", "COMPLETE
          "ABORT": "ABORTED"}  # fmt: skip
 TERMINAL_RANK = {"COMPLETE": 1, "ABORT": 2, "FAIL": 3}
 OPEN_RANK = {"OTHER": 0, "START": 1, "RUNNING": 2}
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DBT = "dbt-test-namespace"  # the corpus's largest namespace (114 jobs)
 ODD_NS, ODD_JOB = "spark://host:7077/a b#c", "dir/sub%job ünï 名"  # path segments percent-encoded
 
@@ -107,20 +107,6 @@ def events() -> list[dict[str, Any]]:
     for scenario in ("airflow", "CLL"):
         found += scenario_events(scenario)
     return found + _made_here() + merge_events()
-
-
-def ms(text: str) -> int:
-    """Epoch ms of an eventTime, truncated (Upriver keeps times to the millisecond)."""
-    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return ((t if t.tzinfo else t.replace(tzinfo=UTC)) - EPOCH) // timedelta(milliseconds=1)
-
-
-def instant(value: int | None) -> str | None:
-    """Java's Instant.toString, written out independently of the code under test."""
-    if value is None:
-        return None
-    text = (EPOCH + timedelta(milliseconds=value)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return text.replace(".000Z", "Z")
 
 
 @dataclass

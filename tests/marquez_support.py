@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from compat_support import NAMES, scenario_events
+from marquez_calls import ms
 from stack_support import isolated_settings
 
 from upriver.local.stack import LocalStack, free_port
@@ -39,7 +40,6 @@ TOKEN = "marquez-suite-token"
 # Marquez's RunState for an OpenLineage eventType (OpenLineageDao.getRunState)
 RUN_STATE = {"START": "RUNNING", "RUNNING": "RUNNING", "COMPLETE": "COMPLETED", "FAIL": "FAILED", "ABORT": "ABORTED"}
 TERMINAL = ("COMPLETE", "FAIL", "ABORT")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # the fresh runs' names: every character a producer may send that a URL or a node id treats specially
 FRESH_JOB_NS = "sched/prod:eu #1"
@@ -49,14 +49,6 @@ FRESH_INPUT = "in/orders 2024:q1 #a%.csv"
 FRESH_OUTPUT = "out/revenue ünï.parquet"
 # (hours before now, terminal eventType): inside the last day, inside the last week, older
 FRESH_RUNS = ((0.2, "COMPLETE"), (2.5, "FAIL"), (5.0, "COMPLETE"), (30.0, "COMPLETE"), (80.0, "ABORT"))
-
-
-def ms(text: str) -> int:
-    """An ISO 8601 time as epoch milliseconds (floored: Upriver keeps milliseconds, Marquez microseconds)."""
-    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)  # Marquez's FlexibleDateTimeDeserializer: a time without zone is UTC here
-    return (t - EPOCH) // timedelta(milliseconds=1)
 
 
 def iso(epoch_ms: int) -> str:

@@ -23,31 +23,24 @@ commit tests/marquez_spec.py names):
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import pytest
 from clickhouse_connect.driver.client import Client
 from compat_support import scenario_events
+from marquez_calls import ms, ok
 
 from schemas.openlineage import to_record
 from sinks.writer import ClickHouseWriter
 from upriver.http import routes
-from upriver.http.api import ApiError
 from upriver.http.spec import Query
 from upriver.http.tags import tag_record
 from upriver.local.bulk import load
 from upriver.readside.lineage import LineageReader
 
 SCENARIOS = ("CLL", "spark_dataproc_simple_producer_test_complete")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Name = tuple[str, str]
-
-
-def ms(text: str) -> int:
-    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return ((t if t.tzinfo else t.replace(tzinfo=UTC)) - EPOCH) // timedelta(milliseconds=1)
 
 
 def events() -> list[dict[str, Any]]:
@@ -110,13 +103,6 @@ def docs() -> list[dict[str, Any]]:
 def api(ch_client: Client, ch_database: str, docs: list[dict[str, Any]]) -> tuple[LineageReader, Symlinks]:
     load(ClickHouseWriter(ch_client, ch_database), [to_record(e) for e in docs], derived_at=0)
     return LineageReader(ch_client, ch_database), Symlinks(docs)
-
-
-def ok(reader: LineageReader, path: str, **params: Any) -> Any:
-    try:
-        return routes.handle(reader, path, urlencode(params))
-    except ApiError as exc:
-        raise AssertionError((path, exc.status, exc.body())) from None
 
 
 def path(namespace: str, name: str | None = None, rest: str = "") -> str:

@@ -12,28 +12,25 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import pytest
 from clickhouse_connect.driver.client import Client
 from compat_support import scenario_events
+from marquez_calls import call, instant, ms, ok
 from marquez_spec import Contract
 from tag_support import acknowledge, load_changes, tag
 
 from schemas.openlineage import to_record
 from sinks.writer import ClickHouseWriter
-from upriver.http.api import ApiError
-from upriver.http.routes import handle
 from upriver.local.bulk import load
 from upriver.readside.lineage import LineageReader
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "openlineage-corpus"
 PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.40.0/client/python"
 SCHEMA = "https://openlineage.io/spec/facets/1-0-0/Facet.json"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TERMINAL = {"COMPLETE": 1, "ABORT": 2, "FAIL": 3}
 OPEN = {"OTHER": 0, "START": 1, "RUNNING": 2}
 NOT_DATASET_FACETS = {"outputStatistics", "icebergCommitReport"}  # Marquez's OUTPUT facets
@@ -41,19 +38,6 @@ DBT_NS = "postgres://postgres:5432"
 NS, JOB_NS = "s3://bücket/raw zone#1", "sched/odd: ünï"  # names sent as they are; path segments percent-encoded
 READ_ONLY, WRITTEN, LATER, VERSIONED, EVENTED = "in/a%b:c.parquet", "out/ü#1 名", "later/written", "v/ed", "ds/event"
 LAKE = {"name": "lake", "uri": "s3://bücket/raw"}
-
-
-def ms(text: str) -> int:
-    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return ((t if t.tzinfo else t.replace(tzinfo=UTC)) - EPOCH) // timedelta(milliseconds=1)
-
-
-def instant(value: int | None) -> str | None:
-    """Java's Instant.toString, written out independently of the code under test."""
-    if value is None:
-        return None
-    text = (EPOCH + timedelta(milliseconds=value)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return text.replace(".000Z", "Z")
 
 
 def t(second: int) -> str:
@@ -230,19 +214,6 @@ def docs() -> list[dict[str, Any]]:
 def api(ch_client: Client, ch_database: str, docs: list[dict[str, Any]]) -> tuple[LineageReader, Truth]:
     load(ClickHouseWriter(ch_client, ch_database), [to_record(e) for e in docs], derived_at=0)
     return LineageReader(ch_client, ch_database), Truth(docs)
-
-
-def call(reader: LineageReader, path: str, **params: Any) -> tuple[int, Any]:
-    try:
-        return 200, handle(reader, path, urlencode(params, doseq=True))
-    except ApiError as exc:
-        return exc.status, exc.body()
-
-
-def ok(reader: LineageReader, path: str, **params: Any) -> Any:
-    status, body = call(reader, path, **params)
-    assert status == 200, (path, params, body)
-    return body
 
 
 def path(namespace: str, name: str | None = None, rest: str = "") -> str:

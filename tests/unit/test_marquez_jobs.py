@@ -11,10 +11,11 @@ import re
 import time
 import uuid
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import pytest
 from clickhouse_connect.driver.client import Client
+from marquez_calls import call, instant, ok
 from marquez_jobs_truth import (
     DBT,
     EXPIRED,
@@ -29,7 +30,6 @@ from marquez_jobs_truth import (
     Oracle,
     RunTruth,
     events,
-    instant,
 )
 from marquez_spec import Contract
 from tag_support import acknowledge, load_changes, tag
@@ -38,8 +38,6 @@ from schemas.openlineage import to_record
 from sinks.raw_events import lineage_event_row
 from sinks.rows import LINEAGE_EVENTS
 from sinks.writer import ClickHouseWriter
-from upriver.http.api import ApiError
-from upriver.http.routes import handle
 from upriver.local.bulk import load
 from upriver.readside.lineage import LineageReader
 
@@ -72,19 +70,6 @@ def raw_api(ch_client: Client, ch_database: str) -> tuple[LineageReader, Oracle]
             for i, e in enumerate(docs) if not _raw_withheld(e)]  # fmt: skip
     writer.insert(LINEAGE_EVENTS.name, rows, LINEAGE_EVENTS.columns, LINEAGE_EVENTS.types, "raw")
     return LineageReader(ch_client, ch_database), Oracle(docs)
-
-
-def call(reader: LineageReader, path: str, **params: Any) -> tuple[int, Any]:
-    try:
-        return 200, handle(reader, path, urlencode(params, doseq=True))
-    except ApiError as exc:
-        return exc.status, exc.body()
-
-
-def ok(reader: LineageReader, path: str, **params: Any) -> Any:
-    status, body = call(reader, path, **params)
-    assert status == 200, (path, params, body)
-    return body
 
 
 def job_path(ns: str, name: str, tail: str = "") -> str:

@@ -20,20 +20,18 @@ dataset versions carry dataset_versions.namespace_name/dataset_name, the event's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 import pytest
 from clickhouse_connect.driver.client import Client
 from compat_support import scenario_events
+from marquez_calls import instant, ms, ok
 from marquez_spec import Contract
 
 from schemas import identity
 from schemas.openlineage import to_record
 from sinks.writer import ClickHouseWriter
-from upriver.http.api import ApiError
-from upriver.http.routes import handle
 from upriver.local.bulk import load
 from upriver.readside.lineage import LineageReader
 
@@ -41,23 +39,12 @@ PRODUCER = "https://github.com/OpenLineage/OpenLineage/tree/1.40.0/client/python
 VERSION_URL = (
     "https://openlineage.io/spec/facets/1-0-1/DatasetVersionDatasetFacet.json#/$defs/DatasetVersionDatasetFacet"
 )
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 TERMINAL = {"COMPLETE": 1, "ABORT": 2, "FAIL": 3}
 OPEN = {"OTHER": 0, "START": 1, "RUNNING": 2}
 SPARK = "spark_dataproc_simple_producer_test_complete"
 NS, JOB_NS = "warehouse://versions", "versions-jobs"
 PLAIN, VERSIONED, LOOP, FIRST, DECLARED = "plain/a b#1", "versioned", "self/loop", "read first ü", "declared"
 T2 = ("hdfs://dataproc-producer-test-m/user/hive/warehouse", "default.t2")  # 'hdfs…' < 'hive…': the canonical
-
-
-def ms(text: str) -> int:
-    t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return ((t if t.tzinfo else t.replace(tzinfo=UTC)) - EPOCH) // timedelta(milliseconds=1)
-
-
-def instant(value: int) -> str:
-    text = (EPOCH + timedelta(milliseconds=value)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return text.replace(".000Z", "Z")
 
 
 def at(second: int) -> str:
@@ -263,13 +250,6 @@ def docs() -> list[dict[str, Any]]:
 def api(ch_client: Client, ch_database: str, docs: list[dict[str, Any]]) -> tuple[LineageReader, Truth]:
     load(ClickHouseWriter(ch_client, ch_database), [to_record(e) for e in docs], derived_at=0)
     return LineageReader(ch_client, ch_database), Truth(docs)
-
-
-def ok(reader: LineageReader, path: str, **params: Any) -> Any:
-    try:
-        return handle(reader, path, urlencode(params))
-    except ApiError as exc:
-        raise AssertionError((path, exc.status, exc.body())) from None
 
 
 def dataset_path(ns: str, name: str, rest: str = "") -> str:
