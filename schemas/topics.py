@@ -19,3 +19,4 @@ OPENLINEAGE = "openlineage.events"
 # The header on an OpenLineage topic message that is the raw copy of an event the HTTP ingest mapped and published
 # itself (upriver/http/ingest.py): the sink keeps it as received, the worker does not map it again.
 MAPPED_HEADER = "upriver-mapped"
+MAPPED_VALUE = b"1"

@@ -25,7 +25,7 @@ from schemas import openlineage
 from schemas.codec import Codec
 from schemas.keys import partition_key
 from schemas.model import DeadLetter
-from schemas.topics import MAPPED_HEADER
+from schemas.topics import MAPPED_HEADER, MAPPED_VALUE
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +116,9 @@ def _ts(msg: Message) -> int | None:
 def mapped_by_api(msg: Message) -> bool:
     """Whether an OpenLineage topic message is the raw copy of an event the HTTP ingest mapped and published
     itself (header `upriver-mapped: 1`, upriver/http/ingest.py): mapping it again would only make a duplicate."""
-    headers = getattr(msg, "headers", None) or ()
+    headers = msg.headers or ()
     pairs = headers.items() if isinstance(headers, Mapping) else headers
-    return any(name == MAPPED_HEADER and value in (b"1", "1") for name, value in pairs)
+    return any(name == MAPPED_HEADER and value in (MAPPED_VALUE, MAPPED_VALUE.decode()) for name, value in pairs)
 
 
 class EventHandler:

@@ -47,6 +47,7 @@ class Msg:
     key: bytes | None
     value: bytes | None
     timestamp: float | None = None
+    headers: Any = None
 
 
 @dataclass(frozen=True)

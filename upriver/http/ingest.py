@@ -26,7 +26,7 @@ from processors.lineage.validation import problems
 from schemas.codec import Codec, CodecError
 from schemas.keys import partition_key
 from schemas.openlineage import MAX_EVENT_BYTES, MAX_MESSAGE_BYTES, OpenLineageError, decode, to_record
-from schemas.topics import MAPPED_HEADER
+from schemas.topics import MAPPED_HEADER, MAPPED_VALUE
 from upriver import metrics
 from upriver.deploy.kafka import effective_limit, read_message_limit, record_bytes, too_large
 
@@ -36,7 +36,6 @@ MAX_BATCH_EVENTS = 10_000
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a batch; each event is still held to MAX_EVENT_BYTES
 LIMIT_REFRESH_S = 1.0  # a topic's max.message.bytes is read again at most this often (on a refusal)
 # An event's raw copy on the OpenLineage topic carries `upriver-mapped: 1` (schemas/topics.py): the worker skips it.
-MAPPED_VALUE = b"1"
 MAPPED_HEADER_BYTES = len(MAPPED_HEADER) + len(MAPPED_VALUE) + 8  # its bytes in the record, with varints
 
 Headers = list[tuple[str, str | bytes | None]]
@@ -83,6 +82,11 @@ def body_bytes(raw: bytes, content_encoding: str | None, limit: int = MAX_BODY_B
 def event_bytes(event: Any) -> int:
     """The size of one parsed event as a producer sends it (compact UTF-8 JSON), for a batch's events."""
     return len(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
+
+
+def raw_record_bytes(key: bytes, raw: bytes) -> int:
+    """An event's raw copy's size as Kafka counts it against the raw topic's limit, its header included."""
+    return record_bytes(key, raw) + MAPPED_HEADER_BYTES
 
 
 def compact_json(event: Any) -> bytes:
@@ -155,7 +159,7 @@ class OpenLineageIngest:
         topic's message limit), or None when they fit."""
         sized = [(self._topic, record_bytes(*message))]
         if raw is not None and self._raw_topic:
-            sized.append((self._raw_topic, record_bytes(message[0], raw) + MAPPED_HEADER_BYTES))
+            sized.append((self._raw_topic, raw_record_bytes(message[0], raw)))
         for topic, size in sized:
             if size > self.message_limit(topic=topic):
                 limit = self.message_limit(refresh=True, topic=topic)  # raised since it was read?
@@ -234,7 +238,7 @@ class OpenLineageIngest:
         limit, else its Avro record's."""
         size = record_bytes(*message)
         if raw is not None and self._raw_topic:
-            raw_size = record_bytes(message[0], raw) + MAPPED_HEADER_BYTES
+            raw_size = raw_record_bytes(message[0], raw)
             if size <= limits[self._topic] and raw_size > limits[self._raw_topic]:
                 return too_large(raw_size, limits[self._raw_topic], self._raw_topic)
         return too_large(size, limits[self._topic], self._topic)
