@@ -156,12 +156,6 @@ class LineageReader:
         (`growth_model`, `registry/growth_model`, a Marquez `dataset:ns:name`)."""
         return nodes.resolve(self._queries, text)
 
-    def jobs_touching(self, ids: list[str]) -> dict[str, dict[str, Any]]:
-        """Every job whose runs (any status) read or wrote any of `ids` (canonical ids): job id ->
-        namespace, name, inputs and outputs (canonical), latest status. Jobs that only read (tests) or only
-        write (source loaders) are here too."""
-        return self._queries.jobs_touching(ids, self.aliases())
-
     def versions(self, node_id: str) -> list[dict[str, Any]]:
         """Every run that wrote `node_id` under any of its names: version, run, job, status, error, start
         (oldest first). Only COMPLETE runs produced their version; the others are attempts."""
