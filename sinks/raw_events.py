@@ -38,8 +38,17 @@ def event_kind(doc: Mapping[str, Any]) -> str:
 
 
 def _text(obj: Any, key: str) -> str:
+    """A text field for a column beside the payload. JSON can escape a lone surrogate (`"\\udfff"`), which no
+    UTF-8 column holds (the insert would fail and stop the sink): it reads as U+FFFD there, while the payload
+    keeps the escape exactly as sent."""
     value = obj.get(key) if isinstance(obj, dict) else None
-    return value if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return value
 
 
 def parse_event(value: bytes) -> dict[str, Any]:

@@ -158,8 +158,27 @@ def test_health_page(ui: Ui) -> None:
     assert not ui.errors, ui.errors
 
 
+class _NoHits:
+    def search(self, *args: Any) -> list[Any]:
+        return []
+
+    def listed(self) -> list[Any]:
+        return []
+
+
+class _NoCatalog:
+    """No Marquez datasets or jobs: the Marquez half of `/api/v1/search`'s answer is empty."""
+
+    search = _NoHits()
+
+    def names(self) -> _NoHits:
+        return _NoHits()
+
+
 class _SearchOnly:
     """A read side that only answers searches (enough for the UI's search box)."""
+
+    catalog_datasets = _NoCatalog()
 
     def search(self, text: str, limit: int = 20) -> list[str]:
         return [f"model:registry/{text}_model"]

@@ -163,6 +163,18 @@ def test_a_replayed_message_is_answered_once(ch_client: Client, ch_database: str
     assert doc == {"events": [json.loads(line)] * 2, "totalCount": 2}
 
 
+def test_a_name_with_a_lone_surrogate_is_stored_and_answered_as_sent(ch_client: Client, ch_database: str) -> None:
+    """JSON may escape a lone surrogate (the HTTP ingest accepts one, its raw copy keeps the escape): the insert
+    of its row must not fail (that stopped the sink in tests/integration/test_bad_input_stack.py)."""
+    doc = json.loads(corpus()[0])
+    doc["job"]["name"] = "odd\udfffname"
+    line = json.dumps(doc).encode()  # ASCII, the surrogate as an escape
+    assert b"\\udfff" in line
+    store(ClickHouseWriter(ch_client, ch_database), [line], first_offset=0)
+    text, answer = get(LineageReader(ch_client, ch_database))
+    assert answer == {"events": [doc], "totalCount": 1} and line.decode() in text
+
+
 @pytest.mark.parametrize(
     ("params", "status", "answer"),
     [
