@@ -1,5 +1,6 @@
-"""The workload of the Marquez suites (tests/integration/test_marquez_contract.py, test_marquez_client.py)
-and what Marquez answers for it, computed from the events alone (never from Upriver's answers).
+"""The workload of the Marquez suites (tests/integration/test_marquez_contract.py: the contract and the
+marquez-python client, on one stack) and what Marquez answers for it, computed from the events alone (never
+from Upriver's answers).
 
 The workload: the valid real-producer corpus files (tests/fixtures/openlineage-corpus: dbt, Flink, the
 Python client, fluentd's valid cases), the OpenLineage compatibility scenarios (tests/fixtures/compatibility)
