@@ -57,7 +57,8 @@ lint: install
 test: jars promtool chromium lint
 	$(BIN)/pytest -q -m "not producers and not faults and not slow"
 
-# `make test` plus the tests marked slow (long outages, a second dbt mode, broker restarts): the full suite.
+# `make test` plus the tests marked slow (Kafka outages of 40 s and of an emit's wait, dbt-ol's second mode, a
+# broker restart, the UI's timed 500-node render): the full suite.
 test-full: jars promtool chromium lint
 	$(BIN)/pytest -q -m "not producers and not faults"
 

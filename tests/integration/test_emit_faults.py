@@ -100,6 +100,7 @@ def test_emit_started_while_kafka_is_down_delivers_everything_once_it_is_back(
     assert sorted(e.event_id for e in got) == sorted(e.event_id for e in events)
 
 
+@pytest.mark.slow
 def test_emit_whose_wait_is_shorter_than_the_outage_says_what_was_lost_and_why(
     broker: LocalBroker, tmp_path: Path
 ) -> None:
