@@ -9,9 +9,9 @@ with the output column's own transformationDescription and transformationType (M
 fields' `transformations`). A row is created at its run's first event and updated at each later event that sends
 it; `column_lineage_latest` keeps, per (input field, output field), the row updated last among those created by a
 time. Events arrive in eventTime order. Two deliberate Upriver readings, stated by docs/marquez.md and
-upriver/http/marquez/columns.py: a dataset is named by its alias group's canonical name (the smallest node id of
-the names events gave it: a TABLE symlink when there is one), and column lineage is kept even when an input is not
-listed or a field is not in a schema.
+upriver/http/marquez/columns.py: a dataset is every name Upriver's alias groups join (its own name and its
+symlinks, whatever the order they came in; drawn under Marquez's name for it, the name it was first sent under), and
+column lineage is kept even when an input is not listed or a field is not in a schema.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Any
 
 from marquez_calls import ms
 
-from schemas.identity import node_id
 
 FOREVER = 2**62
 Key = tuple[str, str]  # a dataset (namespace, name), canonical
@@ -56,8 +55,9 @@ class Truth:
 
 def _names(events: list[Mapping[str, Any]]) -> dict[Key, Key]:
     """Every name a dataset was sent under -> its alias group's name: the groups join a dataset's name with its
-    symlinks; the group's name is the smallest (as a node id) of the names events gave it (its first TABLE symlink,
-    else its own name)."""
+    symlinks; the group's name is Marquez's name of the dataset, the name (not a symlink) of the first event, in
+    time order, that named any of the group's names (OpenLineageDao.upsertLineageDataset: that event creates the
+    dataset; a symlink identifier only points at it)."""
     parent: dict[Key, Key] = {}
 
     def find(k: Key) -> Key:
@@ -65,25 +65,20 @@ def _names(events: list[Mapping[str, Any]]) -> dict[Key, Key]:
             k = parent[k]
         return k
 
-    given: set[Key] = set()
+    sent: list[Key] = []
     for e in events:
         for d in (e.get("inputs") or []) + (e.get("outputs") or []):
             idents = ((d.get("facets") or {}).get("symlinks") or {}).get("identifiers") or []
             names = [(d["namespace"], d["name"])] + [(i["namespace"], i["name"]) for i in idents]
-            tables = [(i["namespace"], i["name"]) for i in idents if i.get("type") == "TABLE"]
-            given.add(tables[0] if tables else names[0])
+            sent.append(names[0])
             for other in names[1:]:
                 a, b = find(names[0]), find(other)
                 if a != b:
                     parent[max(a, b)] = min(a, b)
-    groups: dict[Key, list[Key]] = {}
-    for k in list(parent):
-        groups.setdefault(find(k), []).append(k)
-    out: dict[Key, Key] = {}
-    for members in groups.values():
-        name = min((m for m in members if m in given), key=lambda m: node_id("DATASET", *m))
-        out.update((m, name) for m in members)
-    return out
+    first: dict[Key, Key] = {}
+    for own in sent:
+        first.setdefault(find(own), own)
+    return {k: first[find(k)] for k in list(parent)}
 
 
 def _text(value: Any) -> str | None:

@@ -149,8 +149,8 @@ CASES = [
 
 
 def _start(t: Truth, node_id: str, named: set[Col] | str) -> set[Col]:
-    if isinstance(named, set):
-        return named
+    if isinstance(named, set):  # fields as asked: Marquez's name of each one's dataset
+        return {(*t.canon.get((c[0], c[1]), (c[0], c[1])), c[2]) for c in named}
     ns, _, name = node_id.removeprefix("dataset:").rpartition(":")
     return fields_of(t, t.canon.get((ns, name), (ns, name)))
 

@@ -58,7 +58,7 @@ class Loaded:
         return body
 
     def graph(self, node_id: str, depth: int) -> Graph:
-        """Upriver's answer as the model's vertices (a dataset under any of its names maps to the model's)."""
+        """Upriver's answer as the model's vertices (a dataset drawn under another name than Marquez's is not)."""
         return as_model(self.model, self.answer(node_id, depth))
 
     def check(self, node_id: str, depth: int) -> None:
@@ -80,8 +80,9 @@ def as_model(model: MarquezModel, body: dict[str, Any]) -> Graph:
         if v["type"] == "JOB":
             vertices[v["id"]] = ("JOB", ns, name)
         else:
-            uuid = model.dataset(ns, name)
-            vertices[v["id"]] = ("DATASET", *uuid) if uuid else ("UNKNOWN-TO-MARQUEZ", ns, name)
+            uuid = model.dataset(ns, name)  # Marquez names a dataset by the name it was first sent under
+            named = uuid == (ns, name) and v["id"] == f"dataset:{ns}:{name}"
+            vertices[v["id"]] = ("DATASET", ns, name) if named else ("NOT-MARQUEZ-S-NAME", ns, name)
     edges = {(vertices[e["origin"]], vertices[e["destination"]]) for v in body["graph"] for e in v["inEdges"]}
     edges |= {(vertices[e["origin"]], vertices[e["destination"]]) for v in body["graph"] for e in v["outEdges"]}
     return Graph(frozenset(vertices.values()), frozenset(edges))

@@ -322,6 +322,37 @@ class DatasetsReader:
         """The version at `index` of `version_keys`' order."""
         return next(iter(self.versions(ds, 1, index)[1]), None)
 
+    def sent_names(self, nodes: Iterable[str], aliases: Aliases) -> dict[str, tuple[str, str]]:
+        """canonical node -> the (namespace, name) its group was first sent under, for the nodes whose group
+        has other names (a node alone is named as sent already): Marquez names a dataset by the name of the
+        event that created it (OpenLineageDao.upsertLineageDataset: the primary dataset_symlinks row; a
+        `symlinks` identifier only points at it), so the earliest run naming any member decides, read back
+        through `sent_name`. One query, none when no node has other names."""
+        groups = {n: aliases.names(n) for n in nodes if len(aliases.names(n)) > 1}
+        if not groups:
+            return {}
+        sql = (
+            "SELECT id, argMin((JSONExtractRaw(doc, 'upriverAliases'), JSONExtractRaw(doc, 'symlinks')),"
+            " (t0, run_id)), min((t0, run_id)) FROM ("
+            f" SELECT {AT}[i] AS id, arrayConcat(output_facets, input_facets)[i] AS doc,"
+            "  toUnixTimestamp64Milli(started_at) AS t0, run_id"
+            f" FROM {self._db}.runs FINAL ARRAY JOIN arrayEnumerate({AT}) AS i"
+            " WHERE (hasAny(output_ids, {n:Array(String)}) OR hasAny(input_ids, {n:Array(String)}))"
+            f"  AND has({{n:Array(String)}}, {AT}[i])"
+            ") GROUP BY id"
+        )
+        members = sorted({m for names in groups.values() for m in names})
+        first: dict[str, tuple[tuple[int, str], tuple[str, str]]] = {}
+        for nid, (named, links), (t0, run) in self._rows(sql, n=members):
+            node = str(nid)
+            sent = sent_name(node_key(node), _value(named) if named else None, _value(links) if links else None)
+            first[node] = ((int(t0), str(run)), sent)
+        out = {}
+        for node, names in groups.items():
+            seen = [first[m] for m in names if m in first]
+            out[node] = min(seen)[1] if seen else node_key(node)
+        return out
+
     def resolve_runs(self, runs: Sequence[RunRecord]) -> list[RunRecord]:
         """The runs with their inputs and outputs named as their Marquez datasets and each input with the
         dataset version it read (upriver/readside/dataset_versions.py): three queries for any number."""

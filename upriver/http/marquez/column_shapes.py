@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from schemas import identity
 from upriver.http.marquez.shapes import dataset_version_id
+from upriver.readside.aliases import Aliases
 from upriver.readside.column_graph import ColumnRow
 from upriver.readside.jobs import Artifact, RunRecord
 
@@ -43,6 +44,7 @@ class Link:
     row: ColumnRow
     src_id: str
     dst_id: str
+    dst_key: Key  # the output's dataset as drawn
     dst_version: str
     field_type: str | None
     input_field: dict[str, Any]
@@ -105,9 +107,12 @@ def _field_id(key: Key, field: str, version: str | None) -> str:
     return f"{base}#{version}" if version else base
 
 
-def links(reader: LineageReader, rows: list[ColumnRow], versioned: bool) -> list[Link]:
+def links(reader: LineageReader, rows: list[ColumnRow], versioned: bool, aliases: Aliases) -> list[Link]:
     """The rows with their versions, types and transformations read from their runs (named and versioned as the
-    runs routes answer them: upriver/readside/dataset_versions.py)."""
+    runs routes answer them: upriver/readside/dataset_versions.py); a dataset known under several names is drawn
+    under the one it was first sent as (Marquez's dataset name), its versions are its group's."""
+    nodes = {identity.node_of(n) for r in rows for n in (r.src, r.dst)}
+    named = reader.catalog_datasets.sent_names(sorted(nodes), aliases)
     found = reader.jobgraph.runs(sorted({r.run_id for r in rows}))
     runs: dict[str, RunRecord] = {r.run_id: r for r in reader.catalog_datasets.resolve_runs(list(found.values()))}
     facets: dict[tuple[str, Key], dict[str, Any]] = {}
@@ -122,10 +127,12 @@ def links(reader: LineageReader, rows: list[ColumnRow], versioned: bool) -> list
         in_version = dataset_version_id(*src, *(read.read or (read.version, ""))) if read else None
         doc = facets.setdefault((row.run_id, dst), parsed(wrote.facets) if wrote else {})
         description, ttype = lineage_of(doc).get(dst_field, (None, None))
-        input_field = {"namespace": src[0], "dataset": src[1], "datasetVersion": in_version, "field": src_field,
-                       "transformationDescription": description, "transformationType": ttype}  # fmt: skip
-        out.append(Link(row, _field_id(src, src_field, in_version if versioned else None),
-                        _field_id(dst, dst_field, out_version if versioned else None), out_version,
+        src_as, dst_as = named.get(identity.node_of(row.src), src), named.get(identity.node_of(row.dst), dst)
+        input_field = {"namespace": src_as[0], "dataset": src_as[1], "datasetVersion": in_version,
+                       "field": src_field, "transformationDescription": description,
+                       "transformationType": ttype}  # fmt: skip
+        out.append(Link(row, _field_id(src_as, src_field, in_version if versioned else None),
+                        _field_id(dst_as, dst_field, out_version if versioned else None), dst_as, out_version,
                         schema_types(doc).get(dst_field), input_field))  # fmt: skip
     return out
 
@@ -136,21 +143,22 @@ def _input_order(f: Mapping[str, Any]) -> tuple[Any, ...]:
     return tuple((p is None, p or "") for p in parts)
 
 
-def vertices(reader: LineageReader, rows: list[ColumnRow], versioned: bool) -> list[dict[str, Any]]:
+def vertices(reader: LineageReader, rows: list[ColumnRow], versioned: bool, aliases: Aliases
+             ) -> list[dict[str, Any]]:  # fmt: skip
     """The graph's vertices in Marquez's order."""
-    drawn = links(reader, rows, versioned)
+    drawn = links(reader, rows, versioned, aliases)
     outputs: dict[str, list[Link]] = {}
     for link in drawn:
         outputs.setdefault(link.dst_id, []).append(link)
     data: dict[str, dict[str, Any]] = {}
     for vid, group in outputs.items():
         newest = max(group, key=lambda k: (k.row.seen_at, k.row.run_id))
-        ref = identity.parse(newest.row.dst)
+        field = identity.field_of(newest.row.dst)
         inputs = sorted({json.dumps(k.input_field, sort_keys=True): k.input_field for k in group}.values(),
                         key=_input_order)  # fmt: skip
         first = inputs[0] if inputs else {}
-        data[vid] = {"namespace": ref.namespace, "dataset": ref.name, "datasetVersion": newest.dst_version,
-                     "field": ref.field, "fieldType": newest.field_type,
+        data[vid] = {"namespace": newest.dst_key[0], "dataset": newest.dst_key[1],
+                     "datasetVersion": newest.dst_version, "field": field, "fieldType": newest.field_type,
                      "transformationDescription": first.get("transformationDescription"),
                      "transformationType": first.get("transformationType"), "inputFields": inputs}  # fmt: skip
     for link in sorted(drawn, key=lambda k: (-k.row.seen_at, k.row.run_id)):  # the newest row names an input's version

@@ -75,7 +75,7 @@ def column_lineage(reader: LineageReader, node_id: str, depth: int, downstream: 
         rows = [index.pairs[p] for p in sorted(index.pairs)]
     else:
         rows = walk(index, start.columns, depth, downstream)
-    return {"graph": column_shapes.vertices(reader, rows, start.versioned)}
+    return {"graph": column_shapes.vertices(reader, rows, start.versioned, aliases)}
 
 
 def split_version(text: str) -> tuple[str, str | None]:

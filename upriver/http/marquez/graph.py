@@ -93,15 +93,17 @@ def _answer(reader: LineageReader, jobs: list[JobIO], datasets: set[str], aliase
     runs = reader.jobgraph.runs(sorted({r for j in jobs for r in (j.latest_run, j.declared_run) if r}))
     # their datasets named, and inputs versioned, as the datasets routes answer them (dataset_versions.py)
     runs = dict(zip(runs, reader.catalog_datasets.resolve_runs(list(runs.values())), strict=True))
+    # a dataset known under several names is drawn under the one it was first sent as (Marquez's dataset name)
+    named = reader.catalog_datasets.sent_names(datasets, aliases)
+    keys = {node: named.get(node) or _key(node) for node in datasets}
     graph: dict[str, Vertex] = {}
     ids: dict[str, str] = {}
     for node in sorted(datasets):
-        ref = identity.parse(node)
-        ids[node] = f"dataset:{ref.namespace}:{ref.name}"
-        graph.setdefault(ids[node], _vertex(ids[node], "DATASET", _dataset_data(ref, node, rows, aliases)))
+        ids[node] = f"dataset:{keys[node][0]}:{keys[node][1]}"
+        graph.setdefault(ids[node], _vertex(ids[node], "DATASET", _dataset_data(keys[node], node, rows, aliases)))
     for job in jobs:
         jid = f"job:{job.namespace}:{job.name}"
-        graph.setdefault(jid, _vertex(jid, "JOB", _job_data(job, runs)))
+        graph.setdefault(jid, _vertex(jid, "JOB", _job_data(job, runs, keys)))
         for edge in [(ids[i], jid) for i in job.inputs] + [(jid, ids[o]) for o in job.outputs]:
             graph[edge[0]]["outEdges"].add(edge)
             graph[edge[1]]["inEdges"].add(edge)
@@ -124,12 +126,16 @@ def _java(text: str) -> bytes:
     return text.encode("utf-16-be", "surrogatepass")
 
 
-def _ids(nodes: frozenset[str]) -> list[dict[str, str]]:
-    refs = sorted({(r.namespace, r.name) for r in map(identity.parse, nodes)})
-    return [{"namespace": ns, "name": name} for ns, name in refs]
+def _key(node: str) -> tuple[str, str]:
+    ref = identity.parse(node)
+    return ref.namespace, ref.name
 
 
-def _job_data(job: JobIO, runs: dict[str, RunRecord]) -> dict[str, Any]:
+def _ids(nodes: frozenset[str], keys: dict[str, tuple[str, str]]) -> list[dict[str, str]]:
+    return [{"namespace": ns, "name": name} for ns, name in sorted({keys.get(n) or _key(n) for n in nodes})]
+
+
+def _job_data(job: JobIO, runs: dict[str, RunRecord], keys: dict[str, tuple[str, str]]) -> dict[str, Any]:
     """JobData's keys (its uuid, inputUuids, outputUuids are @JsonIgnore): the jobs routes' Job shape
     (upriver/http/marquez/shapes.py, the same names, parent, times and latest run) with Marquez's current
     inputs and outputs."""
@@ -140,13 +146,13 @@ def _job_data(job: JobIO, runs: dict[str, RunRecord]) -> dict[str, Any]:
     return {
         **{k: doc[k] for k in ("id", "type", "name", "simpleName", "parentJobName", "parentJobUuid")},
         "currentRunUuid": job.latest_run, "createdAt": doc["createdAt"],
-        "updatedAt": doc["updatedAt"], "namespace": job.namespace, "inputs": _ids(job.inputs),
-        "outputs": _ids(job.outputs), "location": doc["location"], "description": doc["description"],
+        "updatedAt": doc["updatedAt"], "namespace": job.namespace, "inputs": _ids(job.inputs, keys),
+        "outputs": _ids(job.outputs, keys), "location": doc["location"], "description": doc["description"],
         "latestRun": doc["latestRun"],
     }  # fmt: skip
 
 
-def _dataset_data(ref: identity.NodeRef, node: str, rows: dict[str, DatasetRow], aliases: Aliases) -> dict[str, Any]:
+def _dataset_data(key: tuple[str, str], node: str, rows: dict[str, DatasetRow], aliases: Aliases) -> dict[str, Any]:
     """DatasetData's keys (LineageDao.getDatasetData: tags always empty there). Marquez stores every OpenLineage
     dataset as a DB_TABLE whose physical name is its name; the source is `default` unless a dataSource facet
     names one (not read here)."""
@@ -156,9 +162,9 @@ def _dataset_data(ref: identity.NodeRef, node: str, rows: dict[str, DatasetRow],
     written = max((r.last_written or 0 for r in found), default=0) or None
     fields = next((r.fields for r in found if r.fields), ())
     return {
-        "id": {"namespace": ref.namespace, "name": ref.name}, "type": "DB_TABLE", "name": ref.name,
-        "physicalName": ref.name, "createdAt": shapes.iso(first), "updatedAt": shapes.iso(last),
-        "namespace": ref.namespace, "sourceName": "default",
+        "id": {"namespace": key[0], "name": key[1]}, "type": "DB_TABLE", "name": key[1],
+        "physicalName": key[1], "createdAt": shapes.iso(first), "updatedAt": shapes.iso(last),
+        "namespace": key[0], "sourceName": "default",
         "fields": [{"name": f, "type": None, "tags": [], "description": None} for f in fields], "tags": [],
         "lastModifiedAt": shapes.iso(written), "description": None, "lastLifecycleState": None,
     }  # fmt: skip
