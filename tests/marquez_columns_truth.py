@@ -22,7 +22,6 @@ from typing import Any
 
 from marquez_calls import ms
 
-
 FOREVER = 2**62
 Key = tuple[str, str]  # a dataset (namespace, name), canonical
 Col = tuple[str, str, str]  # a field (namespace, name, field)
