@@ -85,6 +85,8 @@ def _id(d: Doc, field: str | None = None) -> str:
 def check(read: Read, want: Doc) -> list[str]:
     bad: list[str] = []
     canonical: dict[str, str] = {}
+    sent = {(d["namespace"], d["name"]) for d in [*want["datasets"], *want.get("column_only_datasets", [])]}
+    symlink_only = {(a["namespace"], a["name"]) for link in want.get("symlinks", []) for a in link["aliases"]} - sent
     for d in [*want["datasets"], *want.get("column_only_datasets", [])]:
         nid = _id(d)
         node = read.get("/api/v1/node", node=nid)
@@ -102,10 +104,12 @@ def check(read: Read, want: Doc) -> list[str]:
         if marquez is None:
             bad.append(f"Marquez nodeId dataset:{d['namespace']}:{d['name']} not found")
             continue
-        vertices = {v["id"]: v for v in marquez["graph"]}
-        mid = marquez_id(ref)
-        if mid not in vertices or (vertices[mid]["data"]["namespace"], vertices[mid]["data"]["name"]) != names[0]:
-            bad.append(f"Marquez graph of {d} lacks vertex {mid} with namespace/name {names[0]}")
+        # Marquez draws a dataset once, under a name a producer sent it as (never a symlink identifier only)
+        drawn = [(v["id"], (v["data"]["namespace"], v["data"]["name"])) for v in marquez["graph"]
+                 if v["type"] == "DATASET" and (v["data"]["namespace"], v["data"]["name"]) in names]  # fmt: skip
+        ok = len(drawn) == 1 and drawn[0][1] not in symlink_only
+        if not ok or drawn[0][0] != "dataset:{}:{}".format(*drawn[0][1]):
+            bad.append(f"Marquez graph of {d} draws it as {drawn}, not once under a name it was sent as")
     for link in want.get("symlinks", []):
         base = canonical.get(_id(link))
         for alias in link["aliases"]:

@@ -112,7 +112,7 @@ class CatalogSearch:
             "  ) AS named INNER JOIN ("
             f"   SELECT {group} AS g, max(l) AS upd FROM ("
             "    SELECT node_id, toUnixTimestamp64Milli(max(last_seen)) AS l"
-            f"    FROM {self._db}.nodes WHERE name ILIKE {{pattern:String}} OR has({{m:Array(String)}}, node_id)"
+            f"    FROM {self._db}.nodes WHERE name ILIKE {{pattern:String}} OR node_id IN {{m:Array(String)}}"
             "    GROUP BY node_id"
             "   ) GROUP BY g"
             "  ) AS st USING (g) GROUP BY ns, nm"
@@ -141,7 +141,7 @@ class CatalogSearch:
             f"  FROM {self._db}.runs FINAL ARRAY JOIN arrayEnumerate(arrayConcat(output_ids, input_ids)) AS i"
             "  WHERE positionCaseInsensitive(nm, {q:String}) > 0 OR positionCaseInsensitive(ns, {q:String}) > 0"
             "   OR positionCaseInsensitive(doc, {q:String}) > 0 OR positionCaseInsensitive(run_id, {q:String}) > 0"
-            ") WHERE NOT has({moved:Array(String)}, id) GROUP BY id"
+            ") WHERE id NOT IN {moved:Array(String)} GROUP BY id"
             " ORDER BY lower(any(nm)) != lower({q:String}), positionCaseInsensitive(any(nm), {q:String}) = 0,"
             " any(nm), any(ns) LIMIT {limit:UInt64}"
         )

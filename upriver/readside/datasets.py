@@ -197,7 +197,7 @@ class DatasetsReader:
             f"  SELECT {group} AS g, min(f) AS fs, max(l) AS ls, max(w) AS lw FROM ("
             "   SELECT node_id, toUnixTimestamp64Milli(min(first_seen)) AS f,"
             "    toUnixTimestamp64Milli(max(last_seen)) AS l, toUnixTimestamp64Milli(max(last_written)) AS w"
-            f"   FROM {self._db}.nodes WHERE namespace = {{ns:String}} OR has({{m:Array(String)}}, node_id)"
+            f"   FROM {self._db}.nodes WHERE namespace = {{ns:String}} OR node_id IN {{m:Array(String)}}"
             "   GROUP BY node_id"
             "  ) GROUP BY g"
             ") AS st USING (g)"
@@ -261,8 +261,9 @@ class DatasetsReader:
             "    toUnixTimestamp64Milli(coalesce(ended_at, started_at)) AS t, run_id,"
             f"    i <= length(output_ids) OR ({DATASET_EVENT}) AS written"
             f"   FROM {self._db}.runs FINAL ARRAY JOIN arrayEnumerate({AT}) AS i"
-            "   WHERE (hasAny(output_ids, {n:Array(String)}) OR hasAny(input_ids, {n:Array(String)}))"
-            f"    AND has({{n:Array(String)}}, {AT}[i])"
+            "   WHERE (arrayExists(x -> x IN {n:Array(String)}, output_ids)"
+            " OR arrayExists(x -> x IN {n:Array(String)}, input_ids))"
+            f"    AND {AT}[i] IN {{n:Array(String)}}"
             "  )"
             ") LEFT ARRAY JOIN JSONExtractKeysAndValuesRaw(doc) AS kv GROUP BY id, k"
         )
@@ -337,8 +338,9 @@ class DatasetsReader:
             f" SELECT {AT}[i] AS id, arrayConcat(output_facets, input_facets)[i] AS doc,"
             "  toUnixTimestamp64Milli(started_at) AS t0, run_id"
             f" FROM {self._db}.runs FINAL ARRAY JOIN arrayEnumerate({AT}) AS i"
-            " WHERE (hasAny(output_ids, {n:Array(String)}) OR hasAny(input_ids, {n:Array(String)}))"
-            f"  AND has({{n:Array(String)}}, {AT}[i])"
+            " WHERE (arrayExists(x -> x IN {n:Array(String)}, output_ids)"
+            " OR arrayExists(x -> x IN {n:Array(String)}, input_ids))"
+            f"  AND {AT}[i] IN {{n:Array(String)}}"
             ") GROUP BY id"
         )
         members = sorted({m for names in groups.values() for m in names})

@@ -136,10 +136,12 @@ class JobGraphReader:
         t = FAR_FUTURE_MS if as_of is None else int(as_of)
         sql = (
             "SELECT job_id FROM ("
-            " SELECT job_id, hasAny(output_ids, {n:Array(String)}) AS wrote, min((k, run_id)) AS created FROM ("
+            " SELECT job_id, arrayExists(x -> x IN {n:Array(String)}, output_ids) AS wrote,"
+            " min((k, run_id)) AS created FROM ("
             f"  SELECT job_id, job_name, run_id, input_ids, output_ids, status, facets, {_KEY} AS k"
             f"   FROM {self._db}.runs FINAL"
-            "   WHERE (hasAny(input_ids, {n:Array(String)}) OR hasAny(output_ids, {n:Array(String)}))"
+            "   WHERE (arrayExists(x -> x IN {n:Array(String)}, input_ids)"
+            " OR arrayExists(x -> x IN {n:Array(String)}, output_ids))"
             f"   AND job_id != '') WHERE {COUNTED} AND k <= {{t:Int64}} AND {_NOT_DATASET_EVENT}"
             " GROUP BY job_id, wrote, cityHash64(arraySort(input_ids), arraySort(output_ids))"
             ") ORDER BY wrote DESC, created DESC, job_id LIMIT 1"

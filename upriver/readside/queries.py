@@ -146,7 +146,8 @@ class ClickHouseLineage:
             "SELECT job_id, any(job_namespace), any(job_name), groupUniqArrayArray(input_ids),"
             " groupUniqArrayArray(output_ids), argMax(status, started_at)"
             f" FROM {self._db}.runs FINAL WHERE job_id != ''"
-            " AND (hasAny(input_ids, {n:Array(String)}) OR hasAny(output_ids, {n:Array(String)}))"
+            " AND (arrayExists(x -> x IN {n:Array(String)}, input_ids)"
+            " OR arrayExists(x -> x IN {n:Array(String)}, output_ids))"
             " AND JSONExtractBool(facets, 'openlineage', 'designTime') = 0 GROUP BY job_id"
         )
         for chunk in self._chunks(names):
@@ -201,10 +202,11 @@ class ClickHouseLineage:
     def facet_texts(self, names: list[str], limit: int = 200) -> Iterator[str]:
         """The facet documents (JSON texts) of the node's newest `limit` runs that name it, oldest first."""
         sql = (
-            "SELECT arrayFilter((f, i) -> has({n:Array(String)}, i), arrayConcat(input_facets, output_facets),"
+            "SELECT arrayFilter((f, i) -> i IN {n:Array(String)}, arrayConcat(input_facets, output_facets),"
             " arrayConcat(input_ids, output_ids)) FROM ("
             f" SELECT * FROM {self._db}.runs FINAL"
-            "  WHERE hasAny(input_ids, {n:Array(String)}) OR hasAny(output_ids, {n:Array(String)})"
+            "  WHERE arrayExists(x -> x IN {n:Array(String)}, input_ids)"
+            " OR arrayExists(x -> x IN {n:Array(String)}, output_ids)"
             "  ORDER BY coalesce(ended_at, started_at) DESC, run_id DESC LIMIT {limit:UInt32}"
             ") ORDER BY coalesce(ended_at, started_at), run_id"
         )
@@ -252,9 +254,10 @@ class ClickHouseLineage:
     def version_rows(self, names: list[str]) -> Sequence[Sequence[Any]]:
         """(version, run, job, status, error, start) of every run that wrote any of `names`, oldest first."""
         sql = (
-            "SELECT output_versions[arrayFirstIndex(x -> has({n:Array(String)}, x), output_ids)] AS v, run_id,"
+            "SELECT output_versions[arrayFirstIndex(x -> x IN {n:Array(String)}, output_ids)] AS v, run_id,"
             " job_id, status, error, toUnixTimestamp64Milli(started_at)"
-            f" FROM {self._db}.runs FINAL WHERE hasAny(output_ids, {{n:Array(String)}}) ORDER BY started_at, run_id"
+            f" FROM {self._db}.runs FINAL WHERE arrayExists(x -> x IN {{n:Array(String)}}, output_ids)"
+            f" ORDER BY started_at, run_id"
         )
         return self._rows(sql, n=names)
 
@@ -262,13 +265,13 @@ class ClickHouseLineage:
         """(run, job, kind, status, started, ended, parent, input ids, input versions, output ids, output
         versions, the version written) of the newest valid run started by `as_of` that wrote any of
         `names` (at `version`, when given); None when there is none."""
-        at = "arrayFirstIndex(x -> has({n:Array(String)}, x), output_ids)"
+        at = "arrayFirstIndex(x -> x IN {n:Array(String)}, output_ids)"
         version_filter = f" AND output_versions[{at}] = {{v:String}}" if version else ""
         sql = (
             "SELECT run_id, job_id, job_kind, status,"
             " toUnixTimestamp64Milli(started_at), toUnixTimestamp64Milli(ended_at), parent_run_id,"
             f" input_ids, input_versions, output_ids, output_versions, output_versions[{at}]"
-            f" FROM {self._db}.runs FINAL WHERE hasAny(output_ids, {{n:Array(String)}}){version_filter}"
+            f" FROM {self._db}.runs FINAL WHERE arrayExists(x -> x IN {{n:Array(String)}}, output_ids){version_filter}"
             f" AND status NOT IN ('FAIL', 'ABORT') AND toUnixTimestamp64Milli(started_at) <= {_bound(as_of)}"
             " ORDER BY started_at DESC, run_id DESC LIMIT 1"
         )

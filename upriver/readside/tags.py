@@ -198,11 +198,12 @@ class TagsReader:
         nodes.update({str(n): (str(ns), str(nm)) for ns, nm, n in self._rows(sql, k=keys)})
         sql = (
             "SELECT i, argMax(f, (t, revision)), toUnixTimestamp64Milli(max(t)) FROM ("
-            " SELECT arrayJoin(arrayFilter(x -> has({n:Array(String)}, x.1) AND position(x.2, '\"tags\"') > 0,"
+            " SELECT arrayJoin(arrayFilter(x -> x.1 IN {n:Array(String)} AND position(x.2, '\"tags\"') > 0,"
             "  arrayZip(arrayConcat(output_ids, input_ids), arrayConcat(output_facets, input_facets)))) AS p,"
             "  p.1 AS i, p.2 AS f, coalesce(ended_at, started_at) AS t, revision"
             f" FROM {self._db}.runs"
-            " WHERE hasAny(input_ids, {n:Array(String)}) OR hasAny(output_ids, {n:Array(String)})"
+            " WHERE arrayExists(x -> x IN {n:Array(String)}, input_ids)"
+            " OR arrayExists(x -> x IN {n:Array(String)}, output_ids)"
             ") WHERE JSONLength(f, 'tags', 'tags') > 0 GROUP BY i"
         )
         out: dict[tuple[str, str], tuple[dict[str, list[str]], int]] = {}
