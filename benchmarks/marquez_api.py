@@ -148,6 +148,14 @@ def bench(target_edges: int, workdir: Path, seed: int) -> dict[str, Any]:
     return out
 
 
+def _cpu() -> str:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return platform.processor()
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--edges", type=int, default=1_000_000)
@@ -160,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     run = bench(args.edges, args.workdir, args.seed)
     doc = {
         "benchmark": "marquez_api",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0]},
+        "machine": {"cpus": os.cpu_count(), "cpu": _cpu(), "platform": platform.platform(),
+                    "python": sys.version.split()[0], "measured": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())},
         "note": "one process: the API server (http.server) over chDB; the client on the same box, one keep-alive "
         "connection; lineage samples: 20 leaf, 20 mid and 20 hub datasets at each depth, ranked by how many "
         "jobs name them (benchmarks/marquez_api.py _datasets)",
