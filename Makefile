@@ -10,7 +10,7 @@ EVENTS ?= 50000
 MARQUEZ_REPO ?= $(wildcard /work/.mirror/MarquezProject+marquez/repo)
 export MARQUEZ_REPO
 
-.PHONY: install prereqs promtool chromium jars demo up test test-full test-fast test-faults test-producers bench bench-faust bench-graph bench-health bench-openlineage bench-marquez lint clean
+.PHONY: install prereqs promtool chromium jars demo up test test-full test-fast test-faults test-producers bench bench-faust bench-graph bench-health bench-openlineage bench-http bench-marquez lint clean
 
 # Java 17 and Maven run the Kafka broker; on a machine without them, install Debian's packages (root).
 prereqs:
@@ -92,6 +92,11 @@ bench-health: jars
 # OpenLineage HTTP ingest: events/s and request latency at 1/4/16 clients and in batches -> results/openlineage.json
 bench-openlineage: jars
 	$(BIN)/python -m benchmarks.openlineage_http
+
+# The same ingest on the stdlib server vs aiohttp vs Starlette/uvicorn (no worker, no sink) -> results/http_frameworks.json
+bench-http: jars
+	$(BIN)/pip install -q starlette==1.10.0 uvicorn==0.55.0 httptools==0.9.0
+	$(BIN)/python -m benchmarks.http_frameworks
 
 # Marquez's /lineage and /namespaces/{ns}/jobs on Upriver at 1M edges, p50/p95 -> results/marquez_api.json
 bench-marquez: install

@@ -190,6 +190,9 @@ def test_column_lineage_is_the_dataset_s_and_names_datasets_that_answer(api: tup
             sources = {links.dataset[(f["namespace"], f["name"])] for f in spec["inputFields"]}
             named = {links.dataset[(f["namespace"], f["dataset"])] for f in column["inputFields"]}
             assert named == sources  # each input a name of the source dataset the event named
+            # the output field's own description and type, as Marquez stores them (upsertColumnLineage)
+            said = {(f["transformationDescription"], f["transformationType"]) for f in column["inputFields"]}
+            assert said == {(spec.get("transformationDescription"), spec.get("transformationType"))}
             for f in column["inputFields"]:
                 assert ok(reader, path(f["namespace"], f["dataset"]))["name"] == f["dataset"]
 

@@ -286,10 +286,12 @@ def test_a_failed_write_starts_a_version_and_drop_marks_the_dataset_deleted(api:
     assert (got["createdAt"], got["updatedAt"], got["lastModifiedAt"]) == (instant(ms(t(1))), instant(ms(t(12))),
                                                                            instant(ms(t(5))))  # fmt: skip
     assert got["createdAt"] == "2026-03-01T00:00:01.007Z"
+    # CLL gives the input field's `transformations` only: Marquez stores the output field's own
+    # transformationDescription and transformationType (OpenLineageDao.upsertColumnLineage), absent here
     assert got["columnLineage"] == [{
-        "name": "name", "transformationDescription": "IDENTITY", "transformationType": "DIRECT",
-        "inputFields": [{"namespace": NS, "dataset": READ_ONLY, "field": "id", "transformationDescription": "IDENTITY",
-                         "transformationType": "DIRECT"}]}]  # fmt: skip
+        "name": "name", "transformationDescription": None, "transformationType": None,
+        "inputFields": [{"namespace": NS, "dataset": READ_ONLY, "field": "id", "transformationDescription": None,
+                         "transformationType": None}]}]  # fmt: skip
     assert ok(reader, path(NS, READ_ONLY))["columnLineage"] is None
     assert ok(reader, path(NS, READ_ONLY))["sourceName"] == "lake"
     assert ok(reader, path(NS, READ_ONLY))["lastLifecycleState"] == ""
@@ -528,3 +530,24 @@ def test_answers_match_marquez_s_openapi_schemas(api: tuple[LineageReader, Truth
     typeless = ok(reader, path("bigquery", "random-gcp-project.dbt_test1.test_model_alias"))
     assert {"name": "id", "type": None, "tags": [], "description": None} in typeless["fields"]
     assert contract.errors("/namespaces/{namespace}/datasets/{dataset}", "GET", 200, typeless) == []
+
+
+def test_column_lineage_carries_the_output_field_s_own_description_and_type(
+    api: tuple[LineageReader, Truth], docs: list[dict[str, Any]]
+) -> None:
+    """Marquez stores, per (output field, input field), the output field's transformationDescription and
+    transformationType (OpenLineageDao.upsertColumnLineage), and Dataset.columnLineage answers those: here the
+    airflow scenario's BigQuery copy, whose output fields say "identical" / "IDENTITY"."""
+    reader, _ = api
+    ns, name = "bigquery", "mock-project.test.upload_cp"
+    written = [d for e in docs for d in e.get("outputs") or () if (d["namespace"], d["name"]) == (ns, name)]
+    facet = next(d["facets"]["columnLineage"] for d in written if "columnLineage" in (d.get("facets") or {}))
+    got = {c["name"]: c for c in ok(reader, path(ns, name))["columnLineage"]}
+    assert sorted(got) == sorted(facet["fields"])
+    for column, spec in facet["fields"].items():
+        want = (spec.get("transformationDescription"), spec.get("transformationType"))
+        assert want[0] is not None  # the scenario gives them
+        assert {(f["transformationDescription"], f["transformationType"]) for f in got[column]["inputFields"]} == {want}
+        assert (got[column]["transformationDescription"], got[column]["transformationType"]) == want
+        sources = {(i["namespace"], i["name"], i["field"]) for i in spec["inputFields"]}
+        assert {(f["namespace"], f["dataset"], f["field"]) for f in got[column]["inputFields"]} == sources

@@ -156,6 +156,15 @@ def physical_name(states: dict[str, list[StateRow]], ids: Iterable[str], fallbac
     return sent_name(node_key(node), _value(aliases) if aliases else None, _value(symlinks) if symlinks else None)[1]
 
 
+def _renamed(column: str, named: dict[str, tuple[str, str]]) -> str:
+    """A column id under its dataset's name in `named` (canonical node -> (namespace, name)), if there."""
+    node = identity.node_of(column)
+    if node not in named:
+        return column
+    ref = identity.parse(column)
+    return identity.node_id(ref.kind, *named[node], ref.field)
+
+
 class DatasetsReader:
     """Marquez's datasets and dataset versions over `<database>`."""
 
@@ -234,6 +243,9 @@ class DatasetsReader:
         ids = sorted({n for ds in page for n in ds.ids})
         states = self._states(ids)
         columns = self._columns(ids, names.aliases)
+        sources = sorted({identity.node_of(c[0]) for found in columns.values() for c in found})
+        named = self.sent_names(sources, names.aliases)  # an input dataset under the name Marquez gives it
+        columns = {n: [(_renamed(c[0], named), *c[1:]) for c in found] for n, found in columns.items()}
         out = []
         for ds in page:
             facets, source, run, version, first = merge_states([r for n in ds.ids for r in states.get(n, ())])

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 from schemas import identity
 from upriver.http.api import MarquezError
+from upriver.http.marquez.column_shapes import lineage_of
 from upriver.http.marquez.shapes import VERSIONS, dataset_version_id, iso, namespace_missing, run_json
 from upriver.readside.dataset_search import SearchHitRow, SourceRow
 from upriver.readside.datasets import CatalogDataset, DatasetVersionRow
@@ -84,16 +85,21 @@ def schema_version_id(fields: list[dict[str, Any]]) -> str:
 
 def column_lineage_json(ds: CatalogDataset) -> list[dict[str, Any]] | None:
     """Marquez's ColumnLineage of the dataset's fields (None when it has none, as Marquez leaves it): per
-    output field its input fields, with the transformation type and subtypes (the description)."""
+    output field its input fields, each with the output field's own transformationDescription and
+    transformationType from the dataset's current columnLineage facet (OpenLineageDao.upsertColumnLineage
+    stores those, not the input fields' `transformations`, as /column-lineage answers them too); null when
+    the facet does not give them."""
+    described = lineage_of(ds.facets)
     by_field: dict[str, list[dict[str, Any]]] = {}
-    for src, column, ttype, subtype in ds.columns:
+    for src, column, _ttype, _subtype in ds.columns:
         ref = identity.parse(src)
+        description, ttype = described.get(column, (None, None))
         by_field.setdefault(column, []).append(
             {
                 "namespace": ref.namespace,
                 "dataset": ref.name,
                 "field": ref.field,
-                "transformationDescription": subtype,
+                "transformationDescription": description,
                 "transformationType": ttype,
             }
         )
