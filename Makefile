@@ -10,7 +10,7 @@ EVENTS ?= 50000
 MARQUEZ_REPO ?= $(wildcard /work/.mirror/MarquezProject+marquez/repo)
 export MARQUEZ_REPO
 
-.PHONY: install prereqs promtool chromium jars demo up test test-full test-fast test-faults test-producers bench bench-faust bench-graph bench-health bench-openlineage bench-http bench-marquez lint clean
+.PHONY: install prereqs promtool chromium jars demo up test test-full test-fast test-faults test-producers bench bench-faust bench-graph bench-health bench-openlineage bench-http bench-marquez bench-profile lint clean
 
 # Java 17 and Maven run the Kafka broker; on a machine without them, install Debian's packages (root).
 prereqs:
@@ -101,6 +101,11 @@ bench-http: jars
 # Marquez's /lineage and /namespaces/{ns}/jobs on Upriver at 1M edges, p50/p95 -> results/marquez_api.json
 bench-marquez: install
 	$(BIN)/python -m benchmarks.marquez_api --edges 1000000
+
+# Where the CPU goes: one e2e burst with py-spy (PyPI) sampling the worker and the controller -> results/profile.json
+bench-profile: jars
+	$(BIN)/pip install -q py-spy==0.4.3
+	$(BIN)/python -m benchmarks.profile_e2e --events $(EVENTS)
 
 clean:
 	rm -rf .upriver test-artifacts

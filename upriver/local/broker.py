@@ -128,6 +128,11 @@ class LocalBroker:
     def is_running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The broker JVM's process id while it runs (benchmarks read its CPU time)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
     def _identity(self) -> dict[str, object]:
         """Ports and cluster id, reused on restart so clients and the formatted log dir still match."""
         path = self.data_dir / "broker.json"
