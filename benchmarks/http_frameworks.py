@@ -4,7 +4,10 @@ A real local Kafka broker and the stack's topics; no worker, no sink: HTTP + ing
 the same `OpenLineageIngest` (built as upriver/deploy/components.py builds it) for validation, mapping and
 size limits, and answers a 2xx only once Kafka acknowledged every message (acks=all, idempotent producer):
 
-  A  stdlib   Upriver's own ApiServer (ThreadingHTTPServer, a thread per connection), exactly what ships.
+  A  stdlib   Upriver's own ApiServer (ThreadingHTTPServer, a thread per connection), exactly what ships
+              (TCP_NODELAY on each connection since this benchmark found the cost of Nagle, below).
+  A-nagle     A without TCP_NODELAY, as it shipped before (the stdlib sends a response's headers and body in
+              two writes: Nagle and delayed ACKs hold the second), to tell that from the framework.
   B  aiohttp  the unchanged blocking `ingest.one` / `ingest.batch` in a thread pool (`run_in_executor`).
   C  aiohttp  an async produce path: `prepare`, `produce` with an on_delivery resolving an asyncio future
               through `loop.call_soon_threadsafe`, one thread polling the producer; the handler awaits all
@@ -72,6 +75,7 @@ RESULTS = Path(__file__).parent / "results"
 HOST = "127.0.0.1"
 VARIANTS = {
     "A": "stdlib ThreadingHTTPServer: Upriver's ApiServer and OpenLineageIngest, as shipped",
+    "A-nagle": "A without TCP_NODELAY (disable_nagle_algorithm off here), as A shipped before",
     "B": "aiohttp, the blocking ingest.one/ingest.batch in a thread pool (run_in_executor, 32 threads)",
     "C": "aiohttp, async produce path (per-message asyncio futures, one producer-polling thread)",
     "D": "Starlette on uvicorn (httptools, asyncio loop), async produce path as C",
@@ -277,8 +281,12 @@ async def answer(handler: tuple[int, Handler], content_type: str | None, length:
     return status, b"" if body is None else json.dumps(body).encode()
 
 
-def serve_stdlib(settings: Settings, port: int) -> None:
+def serve_stdlib(settings: Settings, port: int, nagle: bool = False) -> None:
     ingest = build_ingest(settings)
+    if nagle:  # A-nagle: the connections' sockets left with Nagle's algorithm on, as before
+        from upriver.http import server as stdlib_server
+
+        stdlib_server._Handler.disable_nagle_algorithm = False
     # the POST routes and /healthz (without a supervisor's health) never touch the read side
     api = ApiServer(cast(LineageReader, None), HOST, port, ingest=ingest).start()
     stop = threading.Event()
@@ -346,8 +354,8 @@ def serve_uvicorn(settings: Settings, port: int, parser: str) -> None:
 
 def serve(variant: str, port: int) -> None:
     settings = Settings.from_env()
-    if variant == "A":
-        serve_stdlib(settings, port)
+    if variant in ("A", "A-nagle"):
+        serve_stdlib(settings, port, nagle=variant == "A-nagle")
     elif variant in ("B", "C"):
         serve_aiohttp(settings, port, use_async=variant == "C")
     elif variant == "D":
@@ -515,6 +523,15 @@ def drive(args: argparse.Namespace) -> int:
         try:
             ensure_topics({**settings.kafka_config(), "log_level": 3}, settings.topics)
             offsets = Offsets(settings)
+            if args.broker_warmup:  # the broker's JIT: the first thousands of messages cost it several times more
+                warm = Server(args.variants[0], settings, Path(tmp) / "server-warmup.log")
+                try:
+                    warm.wait_ready()
+                    run_level(warm.url, args.clients, single_bodies(args.broker_warmup), SINGLE, 1)
+                    run_level(warm.url, args.batch_clients, batch_bodies(args.broker_warmup, args.batch_size), BATCH,
+                              args.batch_size)  # fmt: skip
+                finally:
+                    warm.stop()
             for rnd in range(args.repeat):
                 for variant in args.variants:
                     server = Server(variant, settings, Path(tmp) / f"server-{variant}.log")
@@ -552,6 +569,7 @@ def drive(args: argparse.Namespace) -> int:
         "machine": {**machine(), "libraries": versions()},
         "events_per_run": args.events,
         "runs": args.repeat,
+        "broker_warmup_events": 2 * args.broker_warmup,
         "event_bytes": len(json.dumps(ol_event(1, str(uuid.uuid4())))),
         "variants": {
             v: {"server": VARIANTS[v], "levels": {name: summary(rs) for name, rs in levels_.items()}}
@@ -560,7 +578,8 @@ def drive(args: argparse.Namespace) -> int:
         "notes": (
             "One local Kafka broker (KRaft, 512 MiB heap), the stack's topics (ensure_topics, 4 partitions); no "
             "worker, no sink. Each server in its own process (A included), started afresh for every variant and "
-            "repeat, repeats interleaving the variants; warm-up requests before measuring. Clients: "
+            "repeat, repeats interleaving the variants; the broker warmed up first (broker_warmup_events through the "
+            "first variant, unmeasured) and each server with a few requests before measuring. Clients: "
             "benchmarks/openlineage_http.py run_level (keep-alive http.client threads) in the driver process. Broker, "
             "server and clients share the machine's cores. CPU: utime+stime of the server process (/proc/<pid>/stat, "
             "librdkafka's threads included), of the broker, and of the driver (the clients), per 1,000 events; "
@@ -592,6 +611,7 @@ def main() -> int:
     p.add_argument("--batch-clients", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--broker-warmup", type=int, default=10000, help="events of each level sent before measuring")
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     p.add_argument("--out", type=Path, default=RESULTS / "http_frameworks.json")
     return drive(p.parse_args())
