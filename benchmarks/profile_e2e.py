@@ -64,13 +64,21 @@ def cpu_seconds(pid: int) -> float:
 
 
 def _area(path: str) -> str:
-    return next((name for key, name in AREAS if key in path), "other")
+    """py-spy names files relative to their import root (`faust/streams.py`, `processors/lineage/handler.py`)."""
+    rooted = "/" + path.lstrip("/")
+    return next((name for key, name in AREAS if key in rooted), "other")
 
 
 def _frame_path(frame: str) -> str:
     """The file of a py-spy raw frame `function (path:line)`."""
     inner = frame.rpartition(" (")[2].rstrip(")")
     return inner.rpartition(":")[0] or inner
+
+
+def _function(frame: str) -> str:
+    """`function (path:line)` -> `function (path)`: time per function, not per line."""
+    head, sep, inner = frame.rpartition(" (")
+    return f"{head} ({inner.rstrip(')').rpartition(':')[0] or inner.rstrip(')')})" if sep else frame
 
 
 def fold(raw: str) -> dict[str, Any]:
@@ -92,7 +100,7 @@ def fold(raw: str) -> dict[str, Any]:
             continue
         total += n
         leaf = frames[-1]
-        own[leaf] += n
+        own[_function(leaf)] += n
         leaf_area[_area(_frame_path(leaf))] += n
         for area in {_area(_frame_path(f)) for f in frames}:
             inclusive[area] += n
@@ -139,7 +147,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
     p.add_argument("--out", type=Path, default=RESULTS / "profile.json")
+    p.add_argument("--raw-dir", type=Path, default=RESULTS.parents[1] / ".cache" / "profile",
+                   help="where py-spy's raw stacks are kept (to fold again with --fold)")
+    p.add_argument("--fold", type=Path, help="print the folding of one raw file and exit")
     args = p.parse_args(argv)
+    if args.fold:
+        print(json.dumps(fold(args.fold.read_text()), indent=2))
+        return 0
+    args.raw_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="upriver-profile-") as tmp:
         settings = bench_settings(Path(tmp), "profile")
         with LocalStack(settings, api_port=0) as stack:
@@ -150,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
                 pids["broker (JVM)"] = stack.broker.pid
             before = {name: cpu_seconds(pid) for name, pid in pids.items()}
             recorders = {
-                "worker": Recorder(pids["worker"], Path(tmp) / "worker.txt", args.rate),
-                "controller": Recorder(pids["controller"], Path(tmp) / "controller.txt", args.rate),
+                "worker": Recorder(pids["worker"], args.raw_dir / "worker.txt", args.rate),
+                "controller": Recorder(pids["controller"], args.raw_dir / "controller.txt", args.rate),
             }
             time.sleep(1.0)  # py-spy attached
             started = time.perf_counter()
