@@ -57,11 +57,11 @@ from schemas.topics import MAPPED_HEADER, MAPPED_VALUE
 from upriver import metrics
 from upriver.deploy.kafka import ensure_topics
 from upriver.http.ingest import (
-    MAX_BATCH_EVENTS,
     MAX_BODY_BYTES,
     BatchResult,
     IngestError,
     OpenLineageIngest,
+    batch_events,
     body_bytes,
     compact_json,
 )
@@ -201,15 +201,7 @@ class AsyncIngest:
 
     async def batch(self, body: bytes) -> BatchResult:
         """As OpenLineageIngest.batch, publishing through `publish`."""
-        try:
-            doc = decode(body, MAX_BODY_BYTES)
-        except OpenLineageError as exc:
-            raise IngestError(400, str(exc)) from None
-        events = doc.get("events") if isinstance(doc, dict) else doc
-        if not isinstance(events, list):
-            raise IngestError(400, "a batch is a JSON array of OpenLineage events (or an object with 'events')")
-        if len(events) > MAX_BATCH_EVENTS:
-            raise IngestError(413, f"{len(events):,} events in one batch; the limit is {MAX_BATCH_EVENTS:,}")
+        events = batch_events(body)
         result = BatchResult(received=len(events))
         messages: list[tuple[bytes, bytes]] = []
         raws: list[bytes] = []

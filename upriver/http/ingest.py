@@ -97,6 +97,21 @@ def compact_json(event: Any) -> bytes:
         return json.dumps(event, separators=(",", ":")).encode("utf-8")
 
 
+def batch_events(body: bytes) -> list[Any]:
+    """The events of a batch body: a JSON array of OpenLineage events, or an object with `events`;
+    IngestError 400 when it is neither, 413 over MAX_BATCH_EVENTS."""
+    try:
+        doc = decode(body, MAX_BODY_BYTES)  # the depth limit too: deep JSON must not reach json.dumps
+    except OpenLineageError as exc:
+        raise IngestError(400, str(exc)) from None
+    events = doc.get("events") if isinstance(doc, dict) else doc
+    if not isinstance(events, list):
+        raise IngestError(400, "a batch is a JSON array of OpenLineage events (or an object with 'events')")
+    if len(events) > MAX_BATCH_EVENTS:
+        raise IngestError(413, f"{len(events):,} events in one batch; the limit is {MAX_BATCH_EVENTS:,}")
+    return events
+
+
 class OpenLineageIngest:
     """Maps, validates and publishes OpenLineage events; thread-safe (the HTTP server is threaded).
 
@@ -264,15 +279,7 @@ class OpenLineageIngest:
 
     def batch(self, body: bytes) -> BatchResult:
         """`POST /api/v1/lineage/batch`: a JSON array of events (or {"events": [...]}); per-event results."""
-        try:
-            doc = decode(body, MAX_BODY_BYTES)  # the depth limit too: deep JSON must not reach json.dumps
-        except OpenLineageError as exc:
-            raise IngestError(400, str(exc)) from None
-        events = doc.get("events") if isinstance(doc, dict) else doc
-        if not isinstance(events, list):
-            raise IngestError(400, "a batch is a JSON array of OpenLineage events (or an object with 'events')")
-        if len(events) > MAX_BATCH_EVENTS:
-            raise IngestError(413, f"{len(events):,} events in one batch; the limit is {MAX_BATCH_EVENTS:,}")
+        events = batch_events(body)
         result = BatchResult(received=len(events))
         messages: list[tuple[bytes, bytes]] = []
         raws: list[bytes] | None = [] if self._raw_topic else None  # each message's raw copy: compact JSON
