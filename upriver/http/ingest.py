@@ -140,6 +140,15 @@ class OpenLineageIngest:
         self._limit_lock = threading.Lock()
         self._topic_limit: dict[str, int | None] = {}
         self._limit_read_at: dict[str, float] = {}
+        # One thread serves the producer's delivery reports; a request waits on its own Event instead of
+        # polling the shared producer itself (16 request threads polling contend for the GIL).
+        self._closed = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="upriver-ingest-poll", daemon=True)
+        self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._closed.is_set():
+            self._producer.poll(0.05)
 
     def prepare(self, doc: Any) -> tuple[bytes, bytes]:
         """(key, Avro value) for one parsed event; OpenLineageError says why it is refused."""
@@ -198,8 +207,15 @@ class OpenLineageIngest:
             return set()
         done = threading.Event()
         pending = [len(out)]
+        counting = threading.Lock()  # reports arrive on the poller thread, refusals on this one
         errors: list[str] = []
         oversized: set[int] = set()
+
+        def settle() -> None:
+            with counting:
+                pending[0] -= 1
+                if pending[0] == 0:
+                    done.set()
 
         def delivered(index: int) -> Callable[[KafkaError | None, Message], None]:
             def on_delivery(err: KafkaError | None, _msg: Message) -> None:
@@ -207,9 +223,7 @@ class OpenLineageIngest:
                     oversized.add(index)
                 elif err is not None:
                     errors.append(str(err))
-                pending[0] -= 1
-                if pending[0] == 0:
-                    done.set()
+                settle()
 
             return on_delivery
 
@@ -227,15 +241,10 @@ class OpenLineageIngest:
                         if not (isinstance(error, KafkaError) and error.code() == KafkaError.MSG_SIZE_TOO_LARGE):
                             raise IngestError(503, f"Kafka refused the event: {exc}") from None
                         oversized.add(index)
-                        pending[0] -= 1
+                        settle()
                         break
-        if pending[0] == 0:
-            done.set()
-        deadline = time.monotonic() + self._timeout
-        while not done.is_set():
-            if time.monotonic() > deadline:
-                raise IngestError(503, f"Kafka did not acknowledge {pending[0]} event(s) within {self._timeout:.0f}s")
-            self._producer.poll(0.01)
+        if not done.wait(self._timeout):
+            raise IngestError(503, f"Kafka did not acknowledge {pending[0]} event(s) within {self._timeout:.0f}s")
         if errors:
             raise IngestError(503, f"Kafka refused {len(errors)} event(s): {errors[0]}")
         return oversized
@@ -313,6 +322,8 @@ class OpenLineageIngest:
         return result
 
     def close(self) -> None:
+        self._closed.set()
+        self._poller.join(1.0)
         self._producer.flush(10)
 
     def send(self, topic: str, key: bytes, value: bytes) -> None:
@@ -331,10 +342,7 @@ class OpenLineageIngest:
                 self._producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
             except (BufferError, KafkaException) as exc:
                 raise IngestError(503, f"Kafka refused the message: {exc}") from None
-        deadline = time.monotonic() + self._timeout
-        while not done.is_set():
-            if time.monotonic() > deadline:
-                raise IngestError(503, f"Kafka did not acknowledge the message within {self._timeout:.0f}s")
-            self._producer.poll(0.01)
+        if not done.wait(self._timeout):
+            raise IngestError(503, f"Kafka did not acknowledge the message within {self._timeout:.0f}s")
         if failed:
             raise IngestError(503, f"Kafka refused the message: {failed[0]}")
