@@ -21,13 +21,15 @@ carries its group's canonical node id (its versions' ids are the group's) and ev
 job's inputs and outputs list each: JobVersionDao.findCurrentInputOutputDatasetsFor joins datasets_view), so
 run -> dataset -> versions follows without a 404 under any of those names.
 
-SQL only, through the client given: one query for a page of runs' datasets' node ids, one for the versions
-their inputs read (an ASOF join of the runs' starts on the datasets' versions). Never writes.
+Through the client given: one query for a page of runs' datasets' node ids, one for the candidate versions of
+those datasets; which version each input read is then found in Python (`read_versions`: by bisection of the
+runs' starts over each dataset's versions). Never writes.
 """
 
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -142,20 +144,19 @@ def read_versions(candidates: dict[int, list[Version]], asked: list[tuple[int, i
     version) of the version it read: the dataset's version of that producer version when there is one, else
     the newest version created before the run started (of those created at one instant, the write, then the
     greatest run id), else the dataset's oldest version; None when the dataset has no version at all."""
+    ordered = {k: sorted(rows) for k, rows in candidates.items()}  # by (t0, w, run): a run is one row per k
+    starts = {k: [r[0] for r in rows] for k, rows in ordered.items()}
+    named = {k: {r[3] for r in rows} for k, rows in ordered.items()}
     out: list[tuple[str, str] | None] = []
     for k, started, want in asked:
-        versions = candidates.get(k)
-        if not versions:
+        rows = ordered.get(k)
+        if not rows:
             out.append(None)
-        elif want and any(v == want for _, _, _, v in versions):
+        elif want and want in named[k]:
             out.append((want, ""))
         else:
-            before = [c for c in versions if c[0] < started]
-            if before:
-                newest = max(c[0] for c in before)
-                _, w, run, v = max((c for c in before if c[0] == newest), key=lambda c: (c[1], c[2]))
-            else:
-                _, w, run, v = min(versions, key=lambda c: (c[0], c[1], c[2]))
+            before = bisect_left(starts[k], started)  # rows[:before] were created before the run started
+            _, w, run, v = rows[before - 1] if before else rows[0]
             out.append((v, run if w else ""))
     return out
 
