@@ -16,6 +16,7 @@ from schemas import identity
 from upriver.http.api import MarquezError
 from upriver.http.marquez import shapes
 from upriver.readside.aliases import Aliases
+from upriver.readside.dataset_versions import node_key
 from upriver.readside.jobgraph import DatasetRow, JobIO, walk
 from upriver.readside.jobs import JobRecord, RunRecord
 from upriver.readside.lineage import LineageReader
@@ -95,7 +96,7 @@ def _answer(reader: LineageReader, jobs: list[JobIO], datasets: set[str], aliase
     runs = dict(zip(runs, reader.catalog_datasets.resolve_runs(list(runs.values())), strict=True))
     # a dataset known under several names is drawn under the one it was first sent as (Marquez's dataset name)
     named = reader.catalog_datasets.sent_names(datasets, aliases)
-    keys = {node: named.get(node) or _key(node) for node in datasets}
+    keys = {node: named.get(node) or node_key(node) for node in datasets}
     graph: dict[str, Vertex] = {}
     ids: dict[str, str] = {}
     for node in sorted(datasets):
@@ -126,13 +127,8 @@ def _java(text: str) -> bytes:
     return text.encode("utf-16-be", "surrogatepass")
 
 
-def _key(node: str) -> tuple[str, str]:
-    ref = identity.parse(node)
-    return ref.namespace, ref.name
-
-
 def _ids(nodes: frozenset[str], keys: dict[str, tuple[str, str]]) -> list[dict[str, str]]:
-    return [{"namespace": ns, "name": name} for ns, name in sorted({keys.get(n) or _key(n) for n in nodes})]
+    return [{"namespace": ns, "name": name} for ns, name in sorted({keys.get(n) or node_key(n) for n in nodes})]
 
 
 def _job_data(job: JobIO, runs: dict[str, RunRecord], keys: dict[str, tuple[str, str]]) -> dict[str, Any]:
