@@ -47,13 +47,12 @@ from pathlib import Path
 from statistics import median
 from typing import Any, cast
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from benchmarks.e2e import machine
 from benchmarks.openlineage_http import ol_event, run_level
 from schemas.codec import make_codec
-from schemas.openlineage import MAX_EVENT_BYTES, MAX_MESSAGE_BYTES, OpenLineageError, decode
-from schemas.topics import MAPPED_HEADER, MAPPED_VALUE
+from schemas.openlineage import MAX_EVENT_BYTES, OpenLineageError, decode
 from upriver import metrics
 from upriver.deploy.kafka import ensure_topics
 from upriver.http.ingest import (
@@ -109,23 +108,9 @@ class AsyncIngest:
 
     def __init__(self, ingest: OpenLineageIngest, settings: Settings, timeout_s: float = 30.0) -> None:
         self.ingest = ingest
-        self.topic = settings.topics.events
         self.raw_topic = settings.topics.openlineage or None
         self.timeout = timeout_s
-        config = {"message.max.bytes": MAX_MESSAGE_BYTES, **settings.kafka_config()}
-        self.producer = Producer({**config, "enable.idempotence": True, "acks": "all", "linger.ms": 2, "log_level": 3})
-        self._stop = threading.Event()
-        self._poller = threading.Thread(target=self._poll, name="producer-poll", daemon=True)
-        self._poller.start()
-
-    def _poll(self) -> None:
-        while not self._stop.is_set():
-            self.producer.poll(0.05)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._poller.join(5)
-        self.producer.flush(10)
+        self.producer = ingest.producer  # the ingest's own producer; its polling thread runs on_delivery
 
     @staticmethod
     def _resolve(future: Future, err: KafkaError | None) -> None:
@@ -135,12 +120,7 @@ class AsyncIngest:
     async def publish(self, messages: list[tuple[bytes, bytes]], raws: list[bytes] | None) -> set[int]:
         """As OpenLineageIngest.publish: the events topic, each raw copy with MAPPED_HEADER to the raw topic;
         the indices Kafka refused as too large; IngestError 503 on any other failure or no acknowledgement."""
-        out: list[tuple[str, bytes, bytes, list[tuple[str, str | bytes | None]] | None, int]] = [
-            (self.topic, key, value, None, i) for i, (key, value) in enumerate(messages)
-        ]
-        if raws is not None and self.raw_topic:
-            headers: list[tuple[str, str | bytes | None]] = [(MAPPED_HEADER, MAPPED_VALUE)]
-            out += [(self.raw_topic, messages[i][0], raw, headers, i) for i, raw in enumerate(raws)]
+        out = self.ingest.outgoing(messages, raws)
         loop = asyncio.get_running_loop()
         pending: list[tuple[int, Future]] = []
         oversized: set[int] = set()
@@ -307,8 +287,6 @@ def serve_aiohttp(settings: Settings, port: int, use_async: bool) -> None:
     app = web.Application(client_max_size=MAX_BODY_BYTES + 1)
     app.add_routes([web.post(SINGLE, post), web.post(BATCH, post), web.get("/healthz", healthz)])
     web.run_app(app, host=HOST, port=port, backlog=1024, access_log=None, print=None)
-    if async_ingest is not None:
-        async_ingest.close()
     if pool is not None:
         pool.shutdown()
     ingest.close()
@@ -340,7 +318,6 @@ def serve_uvicorn(settings: Settings, port: int, parser: str) -> None:
     config = uvicorn.Config(app, host=HOST, port=port, loop="asyncio", http=parser, lifespan="off",
                             log_level="warning", access_log=False, backlog=1024)  # fmt: skip
     uvicorn.Server(config).run()
-    async_ingest.close()
     ingest.close()
 
 

@@ -196,11 +196,22 @@ class OpenLineageIngest:
         the header MAPPED_HEADER, under the same key) and wait until Kafka acknowledged every one; returns the
         indices of the events Kafka refused a copy of as too large (MSG_SIZE_TOO_LARGE). IngestError 503 for
         any other failure."""
+        return self._produce(self.outgoing(messages, raws))
+
+    def outgoing(self, messages: list[tuple[bytes, bytes]], raws: list[bytes] | None = None) -> list[Outgoing]:
+        """(topic, key, value, headers, event index) of every message `publish` sends: each event to the events
+        topic and, with `raws` and a raw topic, its raw copy under the same key with MAPPED_HEADER."""
         out: list[Outgoing] = [(self._topic, key, value, None, i) for i, (key, value) in enumerate(messages)]
         if raws is not None and self._raw_topic:
             headers: Headers = [(MAPPED_HEADER, MAPPED_VALUE)]
             out += [(self._raw_topic, messages[i][0], raw, headers, i) for i, raw in enumerate(raws)]
-        return self._produce(out)
+        return out
+
+    @property
+    def producer(self) -> Producer:
+        """The idempotent acks=all producer, its delivery reports served by this ingest's polling thread (an
+        on_delivery given to `produce` runs on that thread)."""
+        return self._producer
 
     def _produce(self, out: list[Outgoing]) -> set[int]:
         if not out:
