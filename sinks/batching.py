@@ -167,6 +167,7 @@ class Batcher:
         self._buffers: dict[TP, _PartitionBuffer] = {}
         self.buffered_rows = 0
         self._batch_started: float | None = None
+        self._consume_started: float | None = None  # when the latest consume began (`consuming`)
         self._stored: dict[TP, int] = {}  # highest offset already in ClickHouse, per assigned partition
         self._needs_stored: set[TP] = set()
         self._revocations: dict[TP, int] = {}  # per partition, how often it was revoked
@@ -184,11 +185,20 @@ class Batcher:
         return max(1, min(MAX_FETCH, self.batch_rows - self.buffered_rows))
 
     def poll_timeout(self) -> float:
-        """How long the next consume may wait: until the batch is due, at most MAX_POLL_S."""
+        """How long the next consume may wait: until the batch is due, at most MAX_POLL_S.
+
+        A consume returns when it holds `fetch_size()` messages or its time is up, so with no batch begun it
+        may wait only `batch_ms` too: a message it receives early must not wait MAX_POLL_S and then
+        `batch_ms` more. Call `consuming()` just before the consume."""
         if self._batch_started is None:
-            return MAX_POLL_S
+            return min(MAX_POLL_S, self._batch_s)
         remaining = self._batch_started + self._batch_s - self._clock()
         return max(0.0, min(MAX_POLL_S, remaining))
+
+    def consuming(self) -> None:
+        """A consume starts now: a batch begun by the messages it returns is as old as this call (its first
+        message may have arrived at any moment of the wait)."""
+        self._consume_started = self._clock()
 
     def full(self) -> bool:
         return self.buffered_rows >= self.batch_rows
@@ -254,7 +264,7 @@ class Batcher:
             buf = self._buffers[tp] = _PartitionBuffer()
         buf.next_commit = offset + 1
         if self._batch_started is None:
-            self._batch_started = self._clock()
+            self._batch_started = self._consume_started if self._consume_started is not None else self._clock()
         return buf
 
     def _stored_offset(self, tp: TP, table: str) -> int | None:

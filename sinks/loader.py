@@ -209,7 +209,9 @@ class SinkLoader:
         is full or old enough; returns rows inserted."""
         batcher = self._batcher
         if not self._inbox:
-            self._inbox.extend(self._consumer.consume(batcher.fetch_size(), batcher.poll_timeout()))
+            timeout = batcher.poll_timeout()
+            batcher.consuming()
+            self._inbox.extend(self._consumer.consume(batcher.fetch_size(), timeout))
         try:
             while self._inbox and not batcher.full():
                 batcher.accept(self._inbox.popleft())

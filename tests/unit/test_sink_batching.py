@@ -303,10 +303,25 @@ def test_a_batch_flushes_at_batch_rows_rows_and_at_batch_ms_age() -> None:
     r.polls(1)  # 200 ms old: flushed
     assert [c.token for c in r.writer.calls] == ["events:0:0-2", "events:0:3-5", "events:0:6-6"]
     assert r.consumer.commits[-1] == {(EV, 0): 7}
-    # consume asks for the room left in the batch and waits at most until the batch is due
-    assert r.consumer.polls == [(3, 0.5), (3, 0.5), (3, 0.5), (2, 0.2), (2, 0.0)]
+    # consume asks for the room left in the batch and waits at most until the batch is due; with no
+    # batch begun, at most batch_ms (not MAX_POLL_S): its messages may have come at the wait's start
+    assert r.consumer.polls == [(3, 0.2), (3, 0.2), (3, 0.2), (2, 0.2), (2, 0.0)]
     assert r.sample("upriver_sink_rows_inserted_total", table="events") == 7
     assert r.sample("upriver_sink_batch_rows_count", table="events") == 3
+
+
+def test_a_batch_is_as_old_as_the_consume_that_brought_its_first_message() -> None:
+    # The consume that returns the first message waited its whole timeout (batch_ms): the message may have
+    # come at its start, so the batch is due when the consume returns, not batch_ms later.
+    r = rig(msgs(EV, 0, 1), batch_rows=10, batch_ms=200)
+
+    def slow_consume(consumer: FakeConsumer) -> None:
+        consumer.clock.now += 0.2
+
+    r.consumer.events[1] = slow_consume
+    r.polls(1)
+    assert [(c.token, c.rows) for c in r.writer.calls] == [("events:0:0-0", 1)]
+    assert r.consumer.commits == [{(EV, 0): 1}]
 
 
 def test_offsets_are_committed_after_every_insert_and_exactly_past_what_was_consumed() -> None:
