@@ -75,7 +75,7 @@ test-fast: install promtool lint
 	$(BIN)/pytest -q -m "not integration"
 
 bench: jars
-	$(BIN)/python benchmarks/e2e.py --events $(EVENTS)
+	$(BIN)/python -m benchmarks.e2e --events $(EVENTS)
 
 bench-faust: jars
 	$(BIN)/python benchmarks/faust_send.py

@@ -20,6 +20,8 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from benchmarks.ceiling import bare_pipeline, producer_perf
+from upriver.deploy.lag import LagMonitor
 from upriver.local.broker import KAFKA_VERSION
 from upriver.local.stack import LocalStack
 from upriver.local.workload import run_workload
@@ -71,6 +73,48 @@ def peak_rss_mib(pid: int) -> float:
     return -1.0
 
 
+def wait_drained(settings: Settings, timeout: float = 300.0) -> float:
+    """Seconds from now until every consumer group of the pipeline has read everything (lag 0 at two
+    measurements in a row): after a burst's edges landed, the health agent may still be reading its run
+    records. The next run starts on a quiet pipeline, and the wait is recorded (`drain_s`)."""
+    monitor = LagMonitor.for_pipeline(settings)
+    started = time.monotonic()
+    quiet = 0
+    try:
+        while quiet < 2:
+            if time.monotonic() - started > timeout:
+                raise TimeoutError(f"the pipeline did not drain in {timeout:.0f} s: {monitor.lag_now()}")
+            quiet = quiet + 1 if not any(monitor.lag_now().values()) else 0
+            time.sleep(0.5)
+    finally:
+        monitor.stop()
+    return round(time.monotonic() - started, 1)
+
+
+def measure_ceiling(settings: Settings) -> dict[str, Any]:
+    """The same broker and chDB with no semantics (benchmarks/ceiling.py), right after Upriver's runs: the
+    bare pipeline re-reads every message those runs sent, then Kafka's producer tool writes records of
+    their mean size."""
+    bare = bare_pipeline(settings.kafka_bootstrap, settings.topics.events, settings.clickhouse_url,
+                         settings.clickhouse_database)  # fmt: skip
+    return {"bare_pipeline": bare, "producer_perf": producer_perf(settings.kafka_bootstrap, settings.cache_dir,
+                                                                  int(bare["mean_message_bytes"]))}  # fmt: skip
+
+
+def with_ratios(ceiling: dict[str, Any], upriver_events_per_s: float) -> dict[str, Any]:
+    bare = ceiling["bare_pipeline"]["messages_per_s"]
+    produce = ceiling["producer_perf"]["records_per_s"]
+    return {
+        **ceiling,
+        "upriver_events_per_s": upriver_events_per_s,
+        "upriver_over_bare_pipeline": round(upriver_events_per_s / bare, 3),
+        "upriver_over_producer_perf": round(upriver_events_per_s / produce, 3),
+        "notes": "bare pipeline: one consumer -> fastavro -> chDB insert of edge rows, no dedup/state/validation; "
+        "producer_perf: Kafka's ProducerPerformance, the mean e2e message size, acks=all, idempotent; "
+        "both on the e2e runs' broker and chDB, after them",
+    }
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--events", type=int, default=50_000)
@@ -79,18 +123,24 @@ def main() -> int:
     p.add_argument("--paced-events", type=int, default=10_000)
     p.add_argument("--paced-rate", type=float, default=1_000.0, help="messages/s of the paced run")
     p.add_argument("--out", type=Path, default=RESULTS / "e2e.json")
+    p.add_argument("--no-ceiling", dest="ceiling", action="store_false", help="skip the ceiling measurement")
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="upriver-bench-") as tmp:
         settings = bench_settings(Path(tmp), "bench")
         with LocalStack(settings, api_port=0) as stack:
             stack.wait_worker_ready()
-            reports = [run_workload(stack, args.events, seed=args.seed + i, timeout=900)[0] for i in range(args.repeat)]
+            reports, drains = [], []
+            for i in range(args.repeat):
+                reports.append(run_workload(stack, args.events, seed=args.seed + i, timeout=900)[0])
+                drains.append(wait_drained(stack.settings))
             paced, _ = run_workload(stack, args.paced_events, seed=args.seed + 100, timeout=900, rate=args.paced_rate)
             worker_peak = peak_rss_mib(stack.worker.pid) if stack.worker else -1.0
+            ceiling = measure_ceiling(stack.settings) if args.ceiling else None
     runs = [r.to_json() for r in reports]
-    for run in runs:
+    for run, drain_s in zip(runs, drains, strict=True):
         run.pop("dlq_reasons", None)
+        run["drain_s"] = drain_s
     figures = {
         "benchmark": "e2e",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -109,13 +159,15 @@ def main() -> int:
         "dlq_count": runs[0]["dlq_count"],
         "all_runs_exact": all(r["complete"] and r["missing_edges"] == 0 and r["unexpected_edges"] == 0 for r in runs),
         "per_run": runs,
-        # Latency without a backlog: the emitter paced below the pipeline's capacity.
+        "drain_s": median(r["drain_s"] for r in runs),
+        # Latency without a backlog: the emitter paced below the pipeline's capacity, on a drained pipeline.
         "paced": {
             "rate_msgs_per_s": args.paced_rate,
             "events_sent": paced.events_sent,
             "latency_ms": paced.latency_ms,
             "exact": paced.complete and paced.missing_edges == 0 and paced.unexpected_edges == 0,
         },
+        "ceiling": with_ratios(ceiling, median(r["events_per_s"] for r in runs)) if ceiling else None,
         "peak_rss_mib_controller": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "peak_rss_mib_worker": worker_peak,
         "notes": "controller = this process (emitter, simulator, sink thread, chDB); worker = the faust "
@@ -132,6 +184,7 @@ def main() -> int:
         "duplicate_edges_stored",
         "dlq_count",
         "paced",
+        "ceiling",
     )
     print(json.dumps({k: figures[k] for k in keys}))
     print(f"wrote {args.out}")

@@ -101,6 +101,14 @@ class LagMonitor:
         }
         return cls(settings.kafka_config(), groups)
 
+    def lag_now(self) -> dict[tuple[str, str], int]:
+        """One measurement, returned rather than published: (group, topic) -> messages not yet consumed."""
+        return {
+            (group, topic): offsets.lag
+            for group, topics in self._groups.items()
+            for topic, offsets in self.measure(self._admin, group, topics).items()
+        }
+
     def poll_once(self) -> None:
         """One measurement of every group; raises only a permanent failure (`is_permanent`)."""
         try:

@@ -47,9 +47,17 @@ class BrokerError(RuntimeError):
     """The broker could not be fetched, started or reached; the message says what to check."""
 
 
-def ensure_jars(cache_dir: Path, version: str = KAFKA_VERSION) -> Path:
-    """The folder holding the broker's jars, fetched from Maven Central on first use only."""
-    libs = (cache_dir / "kafka" / f"libs-{version}").resolve()
+def ensure_jars(
+    cache_dir: Path,
+    version: str = KAFKA_VERSION,
+    *,
+    pom_file: Path = POM,
+    folder: str = "libs",
+    expect: str = "kafka_2.13",
+) -> Path:
+    """The folder holding the broker's jars (or, with another `pom_file`, that pom's), fetched from Maven
+    Central on first use only; `expect` names the artifact whose jar proves the fetch complete."""
+    libs = (cache_dir / "kafka" / f"{folder}-{version}").resolve()
     marker = libs / ".complete"
     if marker.exists():
         return libs
@@ -57,8 +65,8 @@ def ensure_jars(cache_dir: Path, version: str = KAFKA_VERSION) -> Path:
         if shutil.which(tool) is None:
             raise BrokerError(f"`{tool}` not found: the local Kafka broker needs Java 17+ and Maven")
     libs.mkdir(parents=True, exist_ok=True)
-    pom = libs.parent / f"pom-{version}.xml"
-    pom.write_text(POM.read_text().replace("@KAFKA_VERSION@", version))
+    pom = libs.parent / f"pom-{folder}-{version}.xml"
+    pom.write_text(pom_file.read_text().replace("@KAFKA_VERSION@", version))
     log.info("fetching Kafka %s jars into %s (once)", version, libs)
     proc = subprocess.run(
         ["mvn", "-B", "-q", "-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={libs}"],
@@ -69,8 +77,8 @@ def ensure_jars(cache_dir: Path, version: str = KAFKA_VERSION) -> Path:
     if proc.returncode != 0:
         tail = (proc.stdout + proc.stderr).strip().splitlines()[-20:]
         raise BrokerError(f"fetching the Kafka jars with Maven failed ({proc.returncode}):\n" + "\n".join(tail))
-    if not list(libs.glob(f"kafka_2.13-{version}.jar")):
-        raise BrokerError(f"Maven finished but kafka_2.13-{version}.jar is not in {libs}")
+    if not list(libs.glob(f"{expect}-{version}.jar")):
+        raise BrokerError(f"Maven finished but {expect}-{version}.jar is not in {libs}")
     marker.touch()
     return libs
 
