@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 from confluent_kafka.admin import AdminClient
@@ -13,6 +14,7 @@ from prometheus_client import REGISTRY
 
 from upriver.deploy.kafka import TopicOffsets
 from upriver.deploy.lag import STALL_WARN_AFTER_S, LagMonitor, StallClock
+from upriver.settings import Settings
 
 KEY = ("upriver-sink", "upriver.edges.v1")
 
@@ -98,3 +100,21 @@ def test_lag_now_returns_every_group_and_topic_measured_and_publishes_nothing() 
     assert monitor.lag_now() == expected
     for g, t in expected:
         assert REGISTRY.get_sample_value("upriver_consumer_lag", {"group": g, "topic": t}) is None
+
+
+@pytest.mark.parametrize("health", [True, False])
+def test_the_processor_group_is_measured_on_the_runs_topic_only_when_its_health_agent_reads_it(health: bool) -> None:
+    settings = replace(Settings.from_env(), kafka_bootstrap="127.0.0.1:9", health_enabled=health)
+    asked: dict[str, list[str]] = {}
+
+    def record(admin: AdminClient, g: str, topics: Sequence[str]) -> dict[str, TopicOffsets]:
+        asked[g] = list(topics)
+        return {}
+
+    monitor = LagMonitor.for_pipeline(settings)
+    monitor.measure = record
+    monitor.lag_now()
+    t = settings.topics
+    assert (t.runs in asked[settings.processor_id]) is health
+    assert t.events in asked[settings.processor_id]
+    assert {t.edges, t.runs} <= set(asked[settings.sink_group])  # the sink always loads run records

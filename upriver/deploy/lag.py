@@ -92,11 +92,13 @@ class LagMonitor:
 
     @classmethod
     def for_pipeline(cls, settings: Settings) -> LagMonitor:
-        """The processor's and the sink's groups over the topics each reads."""
+        """The processor's and the sink's groups over the topics each reads (the processor reads the runs
+        topic only for its health agent: with health off its lag there grows for ever, and is no stall)."""
         t = settings.topics
         ol = [t.openlineage] if t.openlineage else []
+        health = [t.runs] if settings.health_enabled else []
         groups = {
-            settings.processor_id: [t.events, t.runs, *ol],
+            settings.processor_id: [t.events, *health, *ol],
             settings.sink_group: [t.edges, t.runs, t.dlq, t.alerts, t.health, t.drift_links, t.tags, *ol],
         }
         return cls(settings.kafka_config(), groups)
