@@ -66,6 +66,12 @@ def bench_settings(home: Path, name: str, chdb_dir: Path | None = None, **overri
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -130,17 +136,23 @@ def main() -> int:
         settings = bench_settings(Path(tmp), "bench")
         with LocalStack(settings, api_port=0) as stack:
             stack.wait_worker_ready()
-            reports, drains = [], []
+            assert stack.worker is not None and stack.broker is not None and stack.broker.pid is not None
+            pids = {"worker": stack.worker.pid, "controller": os.getpid(), "broker": stack.broker.pid}
+            reports, drains, cpus = [], [], []
             for i in range(args.repeat):
+                before = {name: cpu_seconds(pid) for name, pid in pids.items()}
                 reports.append(run_workload(stack, args.events, seed=args.seed + i, timeout=900)[0])
                 drains.append(wait_drained(stack.settings))
+                cpus.append({name: round(1e6 * (cpu_seconds(pid) - before[name]) / args.events, 1)
+                             for name, pid in pids.items()})  # fmt: skip
             paced, _ = run_workload(stack, args.paced_events, seed=args.seed + 100, timeout=900, rate=args.paced_rate)
             worker_peak = peak_rss_mib(stack.worker.pid) if stack.worker else -1.0
             ceiling = measure_ceiling(stack.settings) if args.ceiling else None
     runs = [r.to_json() for r in reports]
-    for run, drain_s in zip(runs, drains, strict=True):
+    for run, drain_s, cpu in zip(runs, drains, cpus, strict=True):
         run.pop("dlq_reasons", None)
         run["drain_s"] = drain_s
+        run["cpu_us_per_event"] = cpu
     figures = {
         "benchmark": "e2e",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -160,6 +172,8 @@ def main() -> int:
         "all_runs_exact": all(r["complete"] and r["missing_edges"] == 0 and r["unexpected_edges"] == 0 for r in runs),
         "per_run": runs,
         "drain_s": median(r["drain_s"] for r in runs),
+        # CPU of each process over a burst and its drain, per event sent (controller: emitter, simulator, sink)
+        "cpu_us_per_event": {name: median(c[name] for c in cpus) for name in pids},
         # Latency without a backlog: the emitter paced below the pipeline's capacity, on a drained pipeline.
         "paced": {
             "rate_msgs_per_s": args.paced_rate,

@@ -27,12 +27,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from benchmarks.e2e import bench_settings, machine, peak_rss_mib
+from benchmarks.e2e import bench_settings, cpu_seconds, machine, peak_rss_mib
 from upriver.local.stack import LocalStack
 from upriver.local.workload import run_workload
 
 RESULTS = Path(__file__).parent / "results"
-TICK = os.sysconf("SC_CLK_TCK")
 
 # an area is the first of these a frame's file path holds, read from the leaf up (see `_area`)
 AREAS: tuple[tuple[str, str], ...] = (
@@ -55,12 +54,6 @@ AREAS: tuple[tuple[str, str], ...] = (
     ("/asyncio/", "asyncio"),
     ("/json/", "json"),
 )
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a live process (all its threads)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def _area(path: str) -> str:
