@@ -90,13 +90,15 @@ def test_the_monitor_exports_the_stall_and_logs_it_once(caplog: pytest.LogCaptur
 
 
 def test_lag_now_returns_every_group_and_topic_measured_and_publishes_nothing() -> None:
-    groups = {f"g-{uuid.uuid4().hex[:8]}": ["a", "b"], f"g-{uuid.uuid4().hex[:8]}": ["b"]}
+    run = uuid.uuid4().hex[:8]
+    groups = {f"g1-{run}": ["a", "b"], f"g22-{run}": ["b"]}
+
+    expected = {(f"g1-{run}", "a"): 3, (f"g1-{run}", "b"): 0, (f"g22-{run}", "b"): 41}
 
     def by_name(admin: AdminClient, g: str, topics: Sequence[str]) -> dict[str, TopicOffsets]:
-        return {t: TopicOffsets(lag=len(g) * 10 + len(topics) + ord(t), committed=0) for t in topics}
+        return {t: TopicOffsets(lag=expected[(g, t)], committed=0) for t in topics}
 
     monitor = LagMonitor({"bootstrap.servers": "127.0.0.1:9"}, groups, measure=by_name)
-    expected = {(g, t): len(g) * 10 + len(ts) + ord(t) for g, ts in groups.items() for t in ts}
     assert monitor.lag_now() == expected
     for g, t in expected:
         assert REGISTRY.get_sample_value("upriver_consumer_lag", {"group": g, "topic": t}) is None
