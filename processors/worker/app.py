@@ -97,12 +97,14 @@ class ChangelogWriter:
         def faust_value(value: Any) -> bytes:
             return bytes(topic.prepare_value(value, table.value_serializer)[0])
 
-        sample_key, sample_value = "3f1c2a9e-8b7d-4c21-9f0e-5a6b7c8d9e01", [3, 1234567, 1767225600000]
+        # faust's json codec is json.dumps with compact separators through its own encoder class (which only
+        # differs on types our state never holds); that path costs ~6 % of the worker's CPU, so the same
+        # bytes are made directly when the samples agree.
         self._key: Callable[[str], bytes] = faust_key
-        if faust_key(sample_key) == json.dumps(sample_key).encode():
+        if all(faust_key(k) == _json_bytes(k) for k in CHANGELOG_SAMPLE_KEYS):
             self._key = _json_bytes
         self._value: Callable[[Any], bytes] = faust_value
-        if faust_value(sample_value) == json.dumps(sample_value).encode():
+        if all(faust_value(v) == _json_bytes(v) for v in CHANGELOG_SAMPLE_VALUES):
             self._value = _json_bytes
 
     def get(self, key: str) -> Any:
@@ -119,8 +121,16 @@ class ChangelogWriter:
         self._publisher.publish(self._topic, self._key(key), None, partition=partition)  # tombstone
 
 
+CHANGELOG_SAMPLE_KEYS = ("3f1c2a9e-8b7d-4c21-9f0e-5a6b7c8d9e01", 'r:dataset:s3://lake/é\u2028 "x"')
+CHANGELOG_SAMPLE_VALUES: tuple[Any, ...] = (
+    [3, 1234567, 1767225600000],
+    {"s": 'é\u2028\x00"/', "n": None, "t": True, "f": 1.5, "e": 1e300, "l": [1, "x", []], "d": {"k": -3}, "": {}},
+)
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _json_bytes(obj: Any) -> bytes:
-    return json.dumps(obj).encode()
+    return _compact_json(obj).encode()
 
 
 def create_app(cfg: ProcessorConfig) -> faust.App:
