@@ -83,11 +83,16 @@ class ChangelogWriter:
     takes the partition from the "current event"). Keys and values are encoded exactly as faust's
     changelog topic encodes them (checked against faust's own encoder at start-up), so faust's
     recovery reads them back after a restart.
+
+    `keep_values=False` keeps only the keys in the local store (the value `True`): for a table whose
+    owner holds its state in its own form and reads the recovered store once, at start-up (the health
+    table: processors/worker/health.py), so the state is not held twice in memory.
     """
 
-    def __init__(self, table: Any, publisher: Publisher) -> None:
+    def __init__(self, table: Any, publisher: Publisher, keep_values: bool = True) -> None:
         self.data = table.data  # faust's table store, which this writer keeps in last-update order
         self._publisher = publisher
+        self._keep_values = keep_values
         topic = table.changelog_topic
         self._topic = topic.get_topic_name()
 
@@ -113,7 +118,7 @@ class ChangelogWriter:
     def set(self, partition: int, key: str, value: Any) -> None:
         if key in self.data:
             del self.data[key]  # keep the store in last-update order (eviction scans from the front)
-        self.data[key] = value
+        self.data[key] = value if self._keep_values else True
         self._publisher.publish(self._topic, self._key(key), self._value(value), partition=partition)
 
     def delete(self, partition: int, key: str) -> None:

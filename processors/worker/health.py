@@ -40,7 +40,8 @@ class HealthWorker:
         self.cfg = cfg
         self.publisher = publisher
         self.table = table
-        self.changelog = ChangelogWriter(table, publisher)
+        # The engine is built from the recovered table once (`engine`); later values live in the engine only.
+        self.changelog = ChangelogWriter(table, publisher, keep_values=False)
         self.alert_codec = make_codec("alert", cfg.registry_url, cfg.alerts_topic)
         self.link_codec = make_codec("drift_link", cfg.registry_url, cfg.drift_links_topic)
         self.metric_codec = make_codec("health_metric", cfg.registry_url, cfg.health_topic)
