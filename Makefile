@@ -10,7 +10,7 @@ EVENTS ?= 50000
 MARQUEZ_REPO ?= $(wildcard /work/.mirror/MarquezProject+marquez/repo)
 export MARQUEZ_REPO
 
-.PHONY: install prereqs promtool chromium jars demo up test test-full test-fast test-faults test-producers bench bench-faust bench-graph bench-health bench-openlineage bench-http bench-marquez bench-profile lint clean
+.PHONY: install prereqs promtool chromium jars demo up test test-full test-fast test-faults test-producers bench bench-faust bench-graph bench-health bench-openlineage bench-http bench-marquez bench-profile bench-two-workers lint clean
 
 # Java 17 and Maven run the Kafka broker; on a machine without them, install Debian's packages (root).
 prereqs:
@@ -74,8 +74,13 @@ test-faults: jars lint
 test-fast: install promtool lint
 	$(BIN)/pytest -q -m "not integration"
 
+# e2e bursts + paced run + the ceiling (bare pipeline, Kafka's ProducerPerformance) -> results/e2e.json
 bench: jars
 	$(BIN)/python -m benchmarks.e2e --events $(EVENTS)
+
+# the e2e workload on 8 partitions, one worker then two in one group -> results/two_workers.json
+bench-two-workers: jars
+	$(BIN)/python -m benchmarks.two_workers --events $(EVENTS)
 
 bench-faust: jars
 	$(BIN)/python benchmarks/faust_send.py
