@@ -65,9 +65,9 @@ class MemoryPort:
         self.calls.append(("aliases", None))
         return Aliases(self.pairs)
 
-    def retirements(self) -> dict[str, list[int]]:
-        self.calls.append(("retirements", None))
-        return self.retired
+    def walk_context(self) -> tuple[Aliases, dict[str, list[int]]]:
+        self.calls.append(("walk_context", None))
+        return Aliases(self.pairs), self.retired
 
     def _valid(self, as_of: int | None) -> Iterator[EdgeRow]:
         return (e for e in self.edges if as_of is None or e[3] <= as_of)
@@ -160,8 +160,7 @@ def test_unknown_nodes_and_sources(port: MemoryPort) -> None:
 def test_one_port_call_per_level_with_the_whole_frontier(port: MemoryPort) -> None:
     walk.walk(port, M, "upstream", 10, None)
     assert port.calls == [
-        ("retirements", None),
-        ("aliases", None),
+        ("walk_context", None),  # aliases and retirements in one read
         ("edges_into", [M]),
         ("edges_into", [F]),
         ("edges_into", [T1, T2]),
@@ -169,7 +168,7 @@ def test_one_port_call_per_level_with_the_whole_frontier(port: MemoryPort) -> No
     ]
     port.calls.clear()
     walk.walk(port, S, "downstream", 1, None)
-    assert port.calls[2:] == [("edges_out_of", [S]), ("any_edges", [T1, T2])]
+    assert port.calls[1:] == [("edges_out_of", [S]), ("any_edges", [T1, T2])]
 
 
 def test_as_of_and_retirements() -> None:

@@ -63,13 +63,23 @@ class ClickHouseLineage:
         sql = f"SELECT alias_id, node_id FROM {self._db}.aliases GROUP BY alias_id, node_id"
         return Aliases((str(a), str(n)) for a, n in self._rows(sql))
 
-    def retirements(self) -> dict[str, list[int]]:
-        """node id -> RETIRE times (epoch ms). Retirements are rare, so all of them are read once per walk."""
+    def walk_context(self) -> tuple[Aliases, dict[str, list[int]]]:
+        """Every alias pair and every retirement (rare, so all of them are read once per walk) in one query:
+        each query costs ~1 ms however small its table (docs/performance.md, "A one-hop query"). Rows are
+        (alias_id, node_id, []) and (node_id, '', RETIRE times); a retirement always has a time."""
         sql = (
-            f"SELECT node_id, groupUniqArray(toUnixTimestamp64Milli(retired_at)) FROM {self._db}.retirements"
-            " GROUP BY node_id"
+            f"SELECT alias_id, node_id, [] FROM {self._db}.aliases GROUP BY alias_id, node_id"
+            f" UNION ALL SELECT node_id, '', groupUniqArray(toUnixTimestamp64Milli(retired_at))"
+            f" FROM {self._db}.retirements GROUP BY node_id"
         )
-        return {str(n): sorted(int(t) for t in ts) for n, ts in self._rows(sql)}
+        pairs: list[tuple[str, str]] = []
+        retired: dict[str, list[int]] = {}
+        for first, second, times in self._rows(sql):
+            if times:
+                retired[str(first)] = sorted(int(t) for t in times)
+            else:
+                pairs.append((str(first), str(second)))
+        return Aliases(pairs), retired
 
     def _valid_sql(self, where: str, as_of: int | None) -> str:
         """Rows of `edges` matching `where`, reduced to the edges valid at `as_of` before retirements:

@@ -36,8 +36,9 @@ class LineagePort(Protocol):
         """Every alias group (read once per request)."""
         ...
 
-    def retirements(self) -> dict[str, list[int]]:
-        """Node id -> its RETIRE times (epoch ms)."""
+    def walk_context(self) -> tuple[Aliases, dict[str, list[int]]]:
+        """Every alias group (as `aliases()`) and node id -> its RETIRE times (epoch ms), in one read of the
+        store: every walk needs both."""
         ...
 
     def edges_into(self, ids: list[str], as_of: int | None) -> Iterable[EdgeRow]:
@@ -124,8 +125,7 @@ def walk(
     """Everything `depth` hops `direction` from `root` valid at `as_of`; stops adding nodes past `max_nodes`."""
     if depth < 0:
         raise ValueError(f"depth must be >= 0, got {depth}")
-    retired = port.retirements()
-    aliases = port.aliases()
+    aliases, retired = port.walk_context()
     step = _Step(port, as_of, retired, aliases)
     root = aliases.canonical(root)
     other = 0 if direction == "upstream" else 1
@@ -174,10 +174,10 @@ def path(port: LineagePort, src: str, dst: str, as_of: int | None, max_depth: in
     """The shortest chain of valid edges from `src` down to `dst` (or from `dst` down to `src`), as
     edges in walk order; None when there is none within `max_depth` hops. Bidirectional BFS: the
     downstream frontier of one end meets the upstream frontier of the other."""
-    aliases = port.aliases()
+    aliases, retired = port.walk_context()
     src, dst = aliases.canonical(src), aliases.canonical(dst)
     for a, b in ((src, dst), (dst, src)):
-        found = _path_one_way(port, a, b, as_of, max_depth, aliases)
+        found = _path_one_way(port, a, b, as_of, max_depth, aliases, retired)
         if found is not None:
             return found
     require_node(port, src, aliases)
@@ -186,11 +186,17 @@ def path(port: LineagePort, src: str, dst: str, as_of: int | None, max_depth: in
 
 
 def _path_one_way(
-    port: LineagePort, a: str, b: str, as_of: int | None, max_depth: int, aliases: Aliases
+    port: LineagePort,
+    a: str,
+    b: str,
+    as_of: int | None,
+    max_depth: int,
+    aliases: Aliases,
+    retired: Mapping[str, list[int]],
 ) -> list[EdgeTuple] | None:
     if a == b:
         return []
-    step = _Step(port, as_of, port.retirements(), aliases)
+    step = _Step(port, as_of, retired, aliases)
     down: dict[str, EdgeTuple | None] = {a: None}  # node -> edge that reached it from a
     up: dict[str, EdgeTuple | None] = {b: None}  # node -> edge that leads from it towards b
     down_frontier, up_frontier = [a], [b]
