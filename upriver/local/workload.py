@@ -43,8 +43,13 @@ class Report:
     complete: bool
     dlq_reasons: list[tuple[str, str, int]] = field(default_factory=list)
 
+    @property
+    def exact(self) -> bool:
+        """Every expected edge stored, none other: what a benchmark run must be to count."""
+        return self.complete and self.missing_edges == 0 and self.unexpected_edges == 0
+
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "exact": self.exact}
 
 
 def _worker_metric(stack: LocalStack, name: str) -> int:
