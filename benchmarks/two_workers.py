@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -27,29 +26,9 @@ from typing import Any
 from confluent_kafka.admin import AdminClient
 
 from benchmarks.e2e import RESULTS, bench_settings, machine, peak_rss_mib, wait_drained
+from upriver.deploy.kafka import assigned_members
 from upriver.local.stack import LocalStack, free_port
 from upriver.local.workload import run_workload
-
-
-def members(admin: AdminClient, group: str) -> int:
-    """Members of a stable group that hold partitions (0 while it rebalances)."""
-    desc = admin.describe_consumer_groups([group])[group].result(timeout=5)
-    if not str(desc.state).endswith("STABLE"):
-        return 0
-    return sum(1 for m in desc.members if m.assignment.topic_partitions)
-
-
-def start_second_worker(stack: LocalStack, home: Path, metrics_port: int) -> subprocess.Popen[bytes]:
-    """Another `upriver worker` of the same app (consumer group), with its own state dir and metrics port."""
-    own = {"UPRIVER_HOME": str(home), "UPRIVER_METRICS_PORT": str(metrics_port)}
-    env = {**os.environ, **stack.settings.to_env(), **own}
-    home.mkdir(parents=True, exist_ok=True)
-    log = (home / "worker.log").open("ab")
-    try:
-        return subprocess.Popen([sys.executable, "-m", "upriver", "worker", "--log-level", "WARNING"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-    finally:
-        log.close()
 
 
 def scrape(port: int, name: str) -> int:
@@ -100,10 +79,12 @@ def main() -> int:
             assert stack.worker is not None
             admin = AdminClient({**stack.settings.kafka_config(), "log_level": 3})
             second_port = free_port()
-            second = start_second_worker(stack, Path(tmp) / "worker2", second_port)
+            second_home = Path(tmp) / "worker2"  # its own state dir and metrics port, the same group
+            second = stack.spawn_worker(second_home / "worker.log", UPRIVER_HOME=str(second_home),
+                                        UPRIVER_METRICS_PORT=str(second_port))  # fmt: skip
             try:
                 started = time.monotonic()
-                while members(admin, stack.settings.processor_id) < 2:
+                while assigned_members(admin, stack.settings.processor_id) < 2:
                     if second.poll() is not None:
                         raise RuntimeError(f"the second worker exited with {second.returncode}; see {tmp}/worker2")
                     if time.monotonic() - started > 180:

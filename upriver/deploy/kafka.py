@@ -200,8 +200,15 @@ def broker_answers(bootstrap_servers: str, timeout: float = 5.0) -> None:
     AdminClient({"bootstrap.servers": bootstrap_servers}).list_topics(timeout=timeout)
 
 
+def assigned_members(admin: AdminClient, group: str, timeout: float = 5.0) -> int:
+    """How many members of consumer group `group` hold partitions; 0 unless the group is stable (raises
+    while it does not exist)."""
+    desc = admin.describe_consumer_groups([group])[group].result(timeout=timeout)
+    if not str(desc.state).endswith("STABLE"):
+        return 0
+    return sum(1 for m in desc.members if m.assignment.topic_partitions)
+
+
 def group_assigned(admin: AdminClient, group: str, timeout: float = 5.0) -> bool:
     """Whether consumer group `group` is stable with partitions assigned (raises while it does not exist)."""
-    desc = admin.describe_consumer_groups([group])[group].result(timeout=timeout)
-    assigned = sum(len(m.assignment.topic_partitions) for m in desc.members)
-    return str(desc.state).endswith("STABLE") and assigned > 0
+    return assigned_members(admin, group, timeout) > 0

@@ -254,17 +254,23 @@ class LocalStack:
         return self.log_dir / "worker.log"
 
     def start_worker(self) -> None:
-        env = {**os.environ, **self.settings.to_env()}
-        out = self._worker_log.open("ab")
-        self.worker = subprocess.Popen(
-            [sys.executable, "-m", "upriver", "worker", "--log-level", self._worker_log_level],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        out.close()
+        self.worker = self.spawn_worker(self._worker_log)
         self._watch("worker")
+
+    def spawn_worker(self, log_path: Path, **env_overrides: str) -> subprocess.Popen[bytes]:
+        """An `upriver worker` process with this stack's settings (plus `env_overrides`), logging to
+        `log_path`. `start_worker` runs and supervises the stack's own; a caller may add more members to
+        the worker's consumer group (benchmarks/two_workers.py), its own to stop."""
+        env = {**os.environ, **self.settings.to_env(), **env_overrides}
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as out:
+            return subprocess.Popen(
+                [sys.executable, "-m", "upriver", "worker", "--log-level", self._worker_log_level],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def stop_worker(self, kill: bool = False, timeout: float = 30.0) -> None:
         """Stop the worker on purpose (not a failure; `self.worker.kill()` is one)."""
