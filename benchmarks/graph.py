@@ -6,6 +6,14 @@ the same `LineageReader` the CLI and API use, it times (p50/p95 over samples):
 1-hop upstream, upstream depth 10, downstream impact depth 10 (<= 10k nodes), hub blast radius (count +
 first 1,000) and path; plus storage bytes per edge and the process's peak RSS.
 
+Big answers: `answer_sizes` walks the impact (depth 10, up to 10,001 nodes, untimed) of 300 nodes in
+cityHash order, every kind but the leaves of the RAG fan-out (CHUNK, DOCUMENT, EMBEDDING), and counts
+them by size. The nodes whose answers are complete and between 1,000 and 10,000 nodes are timed as
+`impact_1k_10k`; the nodes whose answers go past 10,000 are timed with the answer cut at 1,000 and at
+10,000 nodes (`impact_capped`: each answer is exactly that many nodes, `partial`).
+As of: the same one-hop, upstream, impact and path samples at the median `valid_from` of the edges, with
+their ratio to the current-graph figures (`as_of`).
+
     python -m benchmarks.graph --edges 1000000 10000000     # or: make bench-graph
 """
 
@@ -32,6 +40,7 @@ from sinks.migrations import apply_migrations
 from sinks.writer import ClickHouseWriter
 from upriver.local.bulk import load_stream
 from upriver.readside.lineage import LineageReader
+from upriver.readside.model import Impact
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "graph.json"
@@ -140,7 +149,68 @@ def bench(target_edges: int, workdir: Path, seed: int) -> dict[str, Any]:
             pairs.append((rng.choice(sorted(far)), g.root))
     out["path"], found = _timed(pairs, lambda p: reader.path(p[0], p[1]))
     out["path"]["found"] = sum(1 for f in found if f)
+    out.update(_big_answers(client, db, reader))
+    out["as_of"] = _as_of(client, db, reader, out, any_nodes, sinks_, impacts, pairs)
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return out
+
+
+def _size_bucket(n: int) -> str:
+    for bound, name in ((1, "0"), (10, "1-9"), (100, "10-99"), (1_000, "100-999"), (10_001, "1000-10000")):
+        if n < bound:
+            return name
+    return "over 10000"
+
+
+def _big_answers(client: Any, db: str, reader: LineageReader) -> dict[str, Any]:
+    """Impact answers of 1,000-10,000 nodes: how many the graph has (a sample of 300 non-leaf nodes), and
+    their timings; and the timings of bigger answers cut at 1,000 and 10,000 nodes (module doc)."""
+    not_leaf = "position(node_id, '#') = 0 AND kind NOT IN ('CHUNK', 'DOCUMENT', 'EMBEDDING')"
+    candidates = _sample(client, db, not_leaf, 300)
+    sizes: dict[str, int] = {}
+    buckets: dict[str, int] = {}
+    for node in candidates:
+        n = len(reader.impact(node, depth=10, max_nodes=10_001).levels) - 1
+        sizes[node] = n
+        buckets[_size_bucket(n)] = buckets.get(_size_bucket(n), 0) + 1
+    out: dict[str, Any] = {"answer_sizes": {"sampled": len(candidates), "by_size": dict(sorted(buckets.items()))}}
+    in_range = [node for node, n in sizes.items() if 1_000 <= n <= 10_000]
+    if in_range:
+        out["impact_1k_10k"], imps = _timed(in_range, lambda n: reader.impact(n, depth=10, max_nodes=10_000))
+        out["impact_1k_10k"]["median_nodes"] = statistics.median(len(i.levels) - 1 for i in imps)
+    bigger = [node for node, n in sizes.items() if n > 10_000]
+    if bigger:
+        capped: dict[str, Any] = {}
+        for cap in (1_000, 10_000):
+
+            def cut(n: str, c: int = cap) -> Impact:
+                return reader.impact(n, depth=10, max_nodes=c)
+
+            capped[str(cap)], imps = _timed(bigger, cut)
+            capped[str(cap)]["median_nodes"] = statistics.median(len(i.levels) - 1 for i in imps)
+            capped[str(cap)]["partial"] = sum(1 for i in imps if i.partial)
+        out["impact_capped"] = capped
+    return out
+
+
+def _as_of(
+    client: Any, db: str, reader: LineageReader, current: dict[str, Any],
+    any_nodes: list[str], sinks_: list[str], impacts: list[str], pairs: list[tuple[str, str]],
+) -> dict[str, Any]:  # fmt: skip
+    """The current-graph samples again, as valid at the median valid_from of the edges."""
+    sql = f"SELECT toUnixTimestamp64Milli(quantileExact(0.5)(valid_from)) FROM `{db}`.edges"
+    at = int(client.query(sql).result_rows[0][0])
+    out: dict[str, Any] = {"as_of_ms": at}
+    out["one_hop"], _ = _timed(any_nodes, lambda n: reader.upstream(n, depth=1, as_of=at))
+    out["upstream_depth10"], ups = _timed(sinks_, lambda n: reader.upstream(n, depth=10, as_of=at))
+    out["upstream_depth10"]["median_nodes"] = statistics.median(len(g.nodes) for g in ups)
+    out["impact_depth10"], _ = _timed(impacts, lambda n: reader.impact(n, depth=10, as_of=at, max_nodes=10_000))
+    out["path"], found = _timed(pairs, lambda p: reader.path(p[0], p[1], as_of=at))
+    out["path"]["found"] = sum(1 for f in found if f)
+    out["p95_ratio_to_current"] = {
+        k: round(out[k]["p95_ms"] / max(current[k]["p95_ms"], 1e-9), 2)
+        for k in ("one_hop", "upstream_depth10", "impact_depth10", "path")
+    }
     return out
 
 
