@@ -29,6 +29,7 @@ import shutil
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -125,13 +126,8 @@ def bench(target_edges: int, workdir: Path, seed: int) -> dict[str, Any]:
         "edge_bytes_per_edge": round(sizes.get("edges", 0) / max(edge_rows, 1), 1),
         "all_bytes_per_edge": round(sum(sizes.values()) / max(edge_rows, 1), 1),
     }
-    out["one_hop"], _ = _timed(any_nodes, lambda n: reader.upstream(n, depth=1))
-    out["upstream_depth10"], ups = _timed(sinks_, lambda n: reader.upstream(n, depth=10))
-    out["upstream_depth10"]["median_nodes"] = statistics.median(len(g.nodes) for g in ups)
-    impacts = list(sources)
-    out["impact_depth10"], imps = _timed(impacts, lambda n: reader.impact(n, depth=10, max_nodes=10_000))
-    out["impact_depth10"]["median_nodes"] = statistics.median(len(i.levels) for i in imps)
-    out["impact_depth10"]["partial"] = sum(1 for i in imps if i.partial)
+    walks, pairs = _walks(reader, any_nodes, sinks_, sources, None, rng=rng)
+    out.update(walks)
     hubs = [str(r[0]) for r in client.query(
         f"SELECT src, count() AS c FROM `{db}`.edges WHERE position(src, '#') = 0 GROUP BY src ORDER BY c DESC LIMIT 3"
     ).result_rows]  # fmt: skip
@@ -142,15 +138,13 @@ def bench(target_edges: int, workdir: Path, seed: int) -> dict[str, Any]:
 
     out["hub_blast_radius"], blasts = _timed(hubs, blast)
     out["hub_blast_radius"]["hubs"] = {h: c for h, (c, _) in zip(hubs, blasts, strict=True)}
-    pairs = []
-    for g in ups[:30]:
-        far = [n for n, lvl in g.nodes.items() if lvl >= 2]
-        if far:
-            pairs.append((rng.choice(sorted(far)), g.root))
-    out["path"], found = _timed(pairs, lambda p: reader.path(p[0], p[1]))
-    out["path"]["found"] = sum(1 for f in found if f)
     out.update(_big_answers(client, db, reader))
-    out["as_of"] = _as_of(client, db, reader, out, any_nodes, sinks_, impacts, pairs)
+    # As of the median valid_from of the edges: the same samples (and path pairs), their p95 against now's.
+    sql = f"SELECT toUnixTimestamp64Milli(quantileExact(0.5)(valid_from)) FROM `{db}`.edges"
+    at = int(client.query(sql).result_rows[0][0])
+    then, _ = _walks(reader, any_nodes, sinks_, sources, at, pairs=pairs)
+    then["p95_ratio_to_current"] = {k: round(then[k]["p95_ms"] / max(walks[k]["p95_ms"], 1e-9), 2) for k in walks}
+    out["as_of"] = {"as_of_ms": at, **then}
     out["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     return out
 
@@ -167,12 +161,8 @@ def _big_answers(client: Any, db: str, reader: LineageReader) -> dict[str, Any]:
     their timings; and the timings of bigger answers cut at 1,000 and 10,000 nodes (module doc)."""
     not_leaf = "position(node_id, '#') = 0 AND kind NOT IN ('CHUNK', 'DOCUMENT', 'EMBEDDING')"
     candidates = _sample(client, db, not_leaf, 300)
-    sizes: dict[str, int] = {}
-    buckets: dict[str, int] = {}
-    for node in candidates:
-        n = len(reader.impact(node, depth=10, max_nodes=10_001).levels) - 1
-        sizes[node] = n
-        buckets[_size_bucket(n)] = buckets.get(_size_bucket(n), 0) + 1
+    sizes = {node: len(reader.impact(node, depth=10, max_nodes=10_001).levels) - 1 for node in candidates}
+    buckets = Counter(_size_bucket(n) for n in sizes.values())
     out: dict[str, Any] = {"answer_sizes": {"sampled": len(candidates), "by_size": dict(sorted(buckets.items()))}}
     in_range = [node for node, n in sizes.items() if 1_000 <= n <= 10_000]
     if in_range:
@@ -193,25 +183,30 @@ def _big_answers(client: Any, db: str, reader: LineageReader) -> dict[str, Any]:
     return out
 
 
-def _as_of(
-    client: Any, db: str, reader: LineageReader, current: dict[str, Any],
-    any_nodes: list[str], sinks_: list[str], impacts: list[str], pairs: list[tuple[str, str]],
-) -> dict[str, Any]:  # fmt: skip
-    """The current-graph samples again, as valid at the median valid_from of the edges."""
-    sql = f"SELECT toUnixTimestamp64Milli(quantileExact(0.5)(valid_from)) FROM `{db}`.edges"
-    at = int(client.query(sql).result_rows[0][0])
-    out: dict[str, Any] = {"as_of_ms": at}
-    out["one_hop"], _ = _timed(any_nodes, lambda n: reader.upstream(n, depth=1, as_of=at))
-    out["upstream_depth10"], ups = _timed(sinks_, lambda n: reader.upstream(n, depth=10, as_of=at))
+def _walks(
+    reader: LineageReader, any_nodes: list[str], sinks_: list[str], sources: list[str], as_of: int | None,
+    *, pairs: list[tuple[str, str]] | None = None, rng: random.Random | None = None,
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:  # fmt: skip
+    """One-hop, upstream depth 10, impact depth 10 and path timings as valid at `as_of` (None: now). The
+    path pairs are `pairs`, or (with `rng`) a far node of each of the first 30 upstream answers and its root."""
+    out: dict[str, Any] = {}
+    out["one_hop"], _ = _timed(any_nodes, lambda n: reader.upstream(n, depth=1, as_of=as_of))
+    out["upstream_depth10"], ups = _timed(sinks_, lambda n: reader.upstream(n, depth=10, as_of=as_of))
     out["upstream_depth10"]["median_nodes"] = statistics.median(len(g.nodes) for g in ups)
-    out["impact_depth10"], _ = _timed(impacts, lambda n: reader.impact(n, depth=10, as_of=at, max_nodes=10_000))
-    out["path"], found = _timed(pairs, lambda p: reader.path(p[0], p[1], as_of=at))
+    out["impact_depth10"], imps = _timed(sources, lambda n: reader.impact(n, depth=10, as_of=as_of, max_nodes=10_000))
+    out["impact_depth10"]["median_nodes"] = statistics.median(len(i.levels) for i in imps)
+    out["impact_depth10"]["partial"] = sum(1 for i in imps if i.partial)
+    if pairs is None:
+        if rng is None:
+            raise ValueError("path pairs need either pairs or rng")
+        pairs = []
+        for g in ups[:30]:
+            far = [n for n, lvl in g.nodes.items() if lvl >= 2]
+            if far:
+                pairs.append((rng.choice(sorted(far)), g.root))
+    out["path"], found = _timed(pairs, lambda p: reader.path(p[0], p[1], as_of=as_of))
     out["path"]["found"] = sum(1 for f in found if f)
-    out["p95_ratio_to_current"] = {
-        k: round(out[k]["p95_ms"] / max(current[k]["p95_ms"], 1e-9), 2)
-        for k in ("one_hop", "upstream_depth10", "impact_depth10", "path")
-    }
-    return out
+    return out, pairs
 
 
 def main(argv: list[str] | None = None) -> int:
