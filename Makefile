@@ -10,7 +10,7 @@ EVENTS ?= 50000
 MARQUEZ_REPO ?= $(wildcard /work/.mirror/MarquezProject+marquez/repo)
 export MARQUEZ_REPO
 
-.PHONY: install prereqs promtool chromium jars demo up test test-full test-fast test-faults test-producers bench bench-faust bench-graph bench-health bench-openlineage bench-http bench-marquez bench-profile bench-two-workers lint clean
+.PHONY: install prereqs promtool chromium jars demo up test test-full test-fast test-faults test-producers bench bench-faust bench-graph bench-health bench-openlineage bench-http bench-marquez bench-peers bench-profile bench-two-workers lint clean
 
 # Java 17 and Maven run the Kafka broker; on a machine without them, install Debian's packages (root).
 prereqs:
@@ -106,6 +106,11 @@ bench-http: jars
 # Marquez's /lineage and /namespaces/{ns}/jobs on Upriver at 1M edges, p50/p95 -> results/marquez_api.json
 bench-marquez: install
 	$(BIN)/python -m benchmarks.marquez_api --edges 1000000
+
+# Upriver beside Data.Rentgen (PyPI data-rentgen, Debian's PostgreSQL 15) on one OpenLineage Kafka stream: consume
+# rate, CPU, emit->queryable paced, lineage query p50/p95, every answer checked -> results/peers.json (~8 min)
+bench-peers: jars
+	$(BIN)/python -m benchmarks.peers
 
 # Where the CPU goes: one e2e burst with py-spy (PyPI) sampling the worker and the controller -> results/profile.json
 bench-profile: jars
