@@ -48,6 +48,7 @@ from typing import Any
 
 from benchmarks.e2e import bench_settings, cpu_seconds, machine, peak_rss_mib
 from benchmarks.graph import _pct
+from benchmarks.profile_e2e import Recorder
 from benchmarks.rentgen import (
     VERSION,
     Api,
@@ -492,11 +493,19 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         assert stack.worker is not None
         worker_pid = stack.worker.pid
         print("upriver: burst", file=sys.stderr, flush=True)
+        recorders = {}
+        if args.profile:
+            recorders = {name: Recorder(pid, workdir / f"{name}.raw", 100)
+                         for name, pid in (("worker", worker_pid), ("controller", os.getpid()))}  # fmt: skip
         up_burst = burst(upriver_count, runs, len(stream.messages),
                          {"worker": lambda: [worker_pid], "controller": lambda: [os.getpid()],
                           "broker": lambda: [broker_pid]})  # fmt: skip
+        if recorders:
+            up_burst["profile"] = {name: r.stop() for name, r in recorders.items()}
         print(f"upriver burst: {up_burst}", file=sys.stderr, flush=True)
         figures["upriver"] = {"burst": up_burst}
+        if args.upriver_only:
+            return figures
         with Postgres(workdir / "pg" / "data") as pg, Rentgen(python, pg.dsn, bootstrap, topic, workdir / "rentgen",
                                                              group_id=f"rentgen-{time.time_ns()}") as rg:  # fmt: skip
             rg.prepare()
@@ -581,6 +590,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                                / ".cache")))  # fmt: skip
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--workdir", type=Path, default=None, help="default: a temporary directory")
+    p.add_argument("--profile", action="store_true", help="py-spy (PyPI) on worker and controller in the burst")
+    p.add_argument("--upriver-only", action="store_true", help="stop after Upriver's burst (profiling)")
     p.add_argument("--stream-only", action="store_true", help="print the stream's figures and stop")
     args = p.parse_args(argv)
     if args.stream_only:
@@ -593,6 +604,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="upriver-peers-", dir=args.workdir) as tmp:
         os.chmod(tmp, 0o755)
         figures = bench(args, Path(tmp))
+    if args.upriver_only:
+        print(json.dumps(figures["upriver"], indent=1))
+        return 0
     result = {
         "benchmark": "peers",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
