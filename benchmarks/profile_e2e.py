@@ -80,6 +80,7 @@ def fold(raw: str) -> dict[str, Any]:
     own: Counter[str] = Counter()
     leaf_area: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    inclusive_fn: Counter[str] = Counter()
     total = 0
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
@@ -97,6 +98,8 @@ def fold(raw: str) -> dict[str, Any]:
         leaf_area[_area(_frame_path(leaf))] += n
         for area in {_area(_frame_path(f)) for f in frames}:
             inclusive[area] += n
+        for fn in {_function(f) for f in frames}:
+            inclusive_fn[fn] += n
 
     def share(c: Counter[str], top: int) -> list[dict[str, Any]]:
         return [{"name": k, "samples": v, "percent": round(100 * v / total, 1)} for k, v in c.most_common(top)]
@@ -106,6 +109,7 @@ def fold(raw: str) -> dict[str, Any]:
         "self_by_area": share(leaf_area, 30),
         "inclusive_by_area": share(inclusive, 30),
         "self_by_function": share(own, 30),
+        "inclusive_by_function": share(inclusive_fn, 40),
     }
 
 
