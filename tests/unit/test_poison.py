@@ -50,6 +50,15 @@ def test_json_nested_too_deep_is_refused_with_the_limit() -> None:
     assert decode(json.dumps(_ol(x=[[[1]]])).encode())["x"] == [[[1]]]
 
 
+def test_the_depth_limit_is_exact_whether_or_not_the_bracket_count_spares_the_walk() -> None:
+    # MAX_DEPTH brackets in all: the count alone decides; one more and the walk must find the depth.
+    assert decode(("[" * MAX_DEPTH + "]" * MAX_DEPTH).encode()) is not None
+    with pytest.raises(OpenLineageError, match=f"nested deeper than {MAX_DEPTH}"):
+        decode(("[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)).encode())
+    # many brackets, shallow: inside strings, or side by side
+    assert decode(json.dumps(_ol(x="[{" * 500, y=[[1]] * 100)).encode())["x"] == "[{" * 500
+
+
 def test_odd_types_where_strings_belong_do_not_crash_the_mapping() -> None:
     assert to_record(_ol(eventType={"a": 1}))["event_type"] == "OTHER"
     column = {"columnLineage": {"fields": {"c": {"inputFields": [{"namespace": {"x": 1}, "name": "t", "field": "f"}]}}}}
