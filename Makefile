@@ -108,9 +108,12 @@ bench-marquez: install
 	$(BIN)/python -m benchmarks.marquez_api --edges 1000000
 
 # Upriver beside Data.Rentgen (PyPI data-rentgen, Debian's PostgreSQL 15) on one OpenLineage Kafka stream: consume
-# rate, CPU, emit->queryable paced, lineage query p50/p95, every answer checked -> results/peers.json (~8 min)
+# rate, CPU, emit->queryable paced, lineage query p50/p95, every answer checked -> results/peers.json (~6 min); then
+# Upriver's burst alone with py-spy (PyPI) on worker and controller -> results/peers_upriver.json (~1.5 min)
 bench-peers: jars
 	$(BIN)/python -m benchmarks.peers
+	$(BIN)/pip install -q py-spy==0.4.3
+	$(BIN)/python -m benchmarks.peers --upriver-only --profile
 
 # Where the CPU goes: one e2e burst with py-spy (PyPI) sampling the worker and the controller -> results/profile.json
 bench-profile: jars

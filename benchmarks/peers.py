@@ -4,7 +4,7 @@ The stream: OpenLineage 2-0-2 RunEvents as the openlineage-python `kafka` transp
 `run:{job namespace}/{job name}`), made here from a seed: 481 jobs over 643 datasets in four namespaces, a
 layered DAG whose inputs are drawn with Zipf weights (so a few datasets feed many jobs: hubs), 29 runs a job
 (START and COMPLETE, both naming the job's inputs and outputs with schema facets), UUIDv7 run ids, times in
-the last hour: 27,898 messages of ~2.8 KB. The truth is the spec's: every (input, output) pair of a run is an
+the last hour: 27,898 messages of ~3.0 KB. The truth is the spec's: every (input, output) pair of a run is an
 edge; a lineage answer at depth d is every dataset within d such hops (tests/ol_truth.py's rule).
 
 Phases, each system reading the same topic with its own consumer group:
@@ -23,6 +23,7 @@ Phases, each system reading the same topic with its own consumer group:
    so they do not share the controller's interpreter with Upriver's sink and API.
 
     python -m benchmarks.peers                       # or: make bench-peers; writes benchmarks/results/peers.json
+    python -m benchmarks.peers --upriver-only --profile   # Upriver's burst alone, py-spy -> peers_upriver.json
 """
 
 from __future__ import annotations
@@ -591,7 +592,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--workdir", type=Path, default=None, help="default: a temporary directory")
     p.add_argument("--profile", action="store_true", help="py-spy (PyPI) on worker and controller in the burst")
-    p.add_argument("--upriver-only", action="store_true", help="stop after Upriver's burst (profiling)")
+    p.add_argument(
+        "--upriver-only",
+        action="store_true",
+        help="stop after Upriver's burst; writes results/peers_upriver.json unless --out says otherwise",
+    )
     p.add_argument("--stream-only", action="store_true", help="print the stream's figures and stop")
     args = p.parse_args(argv)
     if args.stream_only:
@@ -605,7 +610,14 @@ def main(argv: list[str] | None = None) -> int:
         os.chmod(tmp, 0o755)
         figures = bench(args, Path(tmp))
     if args.upriver_only:
-        print(json.dumps(figures["upriver"], indent=1))
+        out = args.out if args.out != RESULTS else RESULTS.with_name("peers_upriver.json")
+        doc = {"benchmark": "peers --upriver-only", "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "machine": machine(), "stream": figures["stream"], "upriver": figures["upriver"],
+               "notes": "Upriver's burst alone" + (", py-spy sampling worker and controller at 100 Hz (it slows "
+                                                   "them)" if args.profile else "")}  # fmt: skip
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(doc, indent=2) + "\n")
+        print(f"wrote {out}")
         return 0
     result = {
         "benchmark": "peers",
