@@ -29,7 +29,7 @@ Phases, each system reading the same topic with its own consumer group:
 from __future__ import annotations
 
 import argparse
-import contextlib
+import hashlib
 import json
 import os
 import random
@@ -59,6 +59,7 @@ from benchmarks.rentgen import (
     datasets_in_answer,
     ensure_installed,
     lineage,
+    process_tree,
 )
 from schemas.identity import node_id, parse
 from upriver.local.stack import LocalStack
@@ -110,10 +111,14 @@ class Stream:
     messages: list[tuple[bytes, bytes]]
 
     def edges(self) -> dict[Key, set[Key]]:
+        """src -> dsts read from the messages themselves (the spec's rule: every input x output pair of a run),
+        not from the generator's jobs."""
         down: dict[Key, set[Key]] = defaultdict(set)
-        for job in self.jobs:
-            for i in job.inputs:
-                down[i].update(job.outputs)
+        for _, value in self.messages:
+            ev = json.loads(value)
+            outputs = [(d["namespace"], d["name"]) for d in ev.get("outputs") or []]
+            for d in ev.get("inputs") or []:
+                down[(d["namespace"], d["name"])].update(outputs)
         return down
 
 
@@ -209,8 +214,6 @@ def roles(stream: Stream) -> dict[str, list[Key]]:
 
 
 def hash_key(d: Key) -> str:
-    import hashlib
-
     return hashlib.sha1("\x00".join(d).encode()).hexdigest()
 
 
@@ -439,16 +442,6 @@ def run_paced(**kwargs: Any) -> dict[str, Any]:
 # ---- the run --------------------------------------------------------------------------------------
 
 
-def _children(pid: int) -> list[int]:
-    found, frontier = [], [pid]
-    while frontier:
-        p = frontier.pop()
-        found.append(p)
-        with contextlib.suppress(OSError):
-            frontier.extend(int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split())
-    return found
-
-
 def _rss(pids: list[int]) -> float:
     return round(sum(max(peak_rss_mib(p), 0.0) for p in pids), 1)
 
@@ -555,7 +548,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             figures["paced_200"] = run_paced(rate=200.0, seed=args.seed + 1, targets=targets, **common)
             print(f"paced 200: {figures['paced_200']}", file=sys.stderr, flush=True)
             figures["rentgen"]["peak_rss_mib"] = {"consumer": _rss([consumer_pid]), "server": _rss(
-                _children(rg.server.pid) if rg.server else []), "postgres_sum": _rss(pg.server_pids())}  # fmt: skip
+                process_tree(rg.server.pid) if rg.server else []), "postgres_sum": _rss(pg.server_pids())}  # fmt: skip
             rg.stop_consumer()
             print("paced 1000/s, upriver", file=sys.stderr, flush=True)
             figures["paced_1000"] = run_paced(rate=1000.0, seed=args.seed + 2,

@@ -117,17 +117,8 @@ class Postgres:
         return self.proc.pid
 
     def server_pids(self) -> list[int]:
-        """The postmaster and every backend (its children: runuser's child when started through runuser)."""
-        found, frontier = [], [self.pid]
-        while frontier:
-            pid = frontier.pop()
-            found.append(pid)
-            try:
-                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-            except OSError:
-                continue
-            frontier.extend(int(c) for c in children)
-        return found
+        """The postmaster and every backend (runuser's descendants when started through runuser)."""
+        return process_tree(self.pid)
 
     def psql(self, sql: str, db: str = "data_rentgen") -> str:
         done = subprocess.run([str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
@@ -282,6 +273,20 @@ def dataset_id(api: Api, namespace: str, name: str) -> str | None:
         if ds.get("name") == name and ol_namespace(ds["location"]) == namespace.lower():
             return str(ds["id"])
     return None
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every live descendant of it (from /proc)."""
+    found, frontier = [], [pid]
+    while frontier:
+        p = frontier.pop()
+        found.append(p)
+        try:
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        frontier.extend(int(c) for c in children)
+    return found
 
 
 def ol_namespace(location: dict[str, Any]) -> str:
