@@ -497,7 +497,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         if recorders:
             up_burst["profile"] = {name: r.stop() for name, r in recorders.items()}
         print(f"upriver burst: {up_burst}", file=sys.stderr, flush=True)
-        figures["upriver"] = {"burst": up_burst}
+        figures["upriver"] = {"burst": up_burst, "health_enabled": stack.settings.health_enabled}
         if args.upriver_only:
             return figures
         with Postgres(workdir / "pg" / "data") as pg, Rentgen(python, pg.dsn, bootstrap, topic, workdir / "rentgen",
