@@ -10,7 +10,7 @@ EVENTS ?= 50000
 MARQUEZ_REPO ?= $(wildcard /work/.mirror/MarquezProject+marquez/repo)
 export MARQUEZ_REPO
 
-.PHONY: install prereqs promtool chromium jars demo up test test-full test-fast test-faults test-producers bench bench-faust bench-graph bench-health bench-openlineage bench-http bench-marquez bench-peers bench-profile bench-two-workers lint clean
+.PHONY: install prereqs promtool chromium jars demo up test test-full test-fast test-faults test-producers bench bench-faust bench-graph bench-health bench-openlineage bench-http bench-marquez bench-peers bench-profile bench-two-workers lint clean postgres
 
 # Java 17 and Maven run the Kafka broker; on a machine without them, install Debian's packages (root).
 prereqs:
@@ -29,6 +29,12 @@ chromium:
 	@command -v chromium >/dev/null || { \
 	  echo "installing Chromium (Debian package)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+# Data.Rentgen's store in `make bench-peers` (never in the tests): Debian's PostgreSQL 15 server binaries (root).
+postgres:
+	@test -x /usr/lib/postgresql/15/bin/initdb || { \
+	  echo "installing PostgreSQL 15 (Debian package)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15; }
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -110,7 +116,7 @@ bench-marquez: install
 # Upriver beside Data.Rentgen (PyPI data-rentgen, Debian's PostgreSQL 15) on one OpenLineage Kafka stream: consume
 # rate, CPU, emit->queryable paced, lineage query p50/p95, every answer checked -> results/peers.json (~6 min); then
 # Upriver's burst alone with py-spy (PyPI) on worker and controller -> results/peers_upriver.json (~1.5 min)
-bench-peers: jars
+bench-peers: jars postgres
 	$(BIN)/python -m benchmarks.peers
 	$(BIN)/pip install -q py-spy==0.4.3
 	$(BIN)/python -m benchmarks.peers --upriver-only --profile
