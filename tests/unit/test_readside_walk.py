@@ -80,6 +80,10 @@ class MemoryPort:
         self.calls.append(("edges_out_of", sorted(ids)))
         return [e for e in self._valid(as_of) if e[0] in ids]
 
+    def first_dsts(self, ids: list[str], limit: int, after: str | None = None) -> list[str]:
+        self.calls.append(("first_dsts", (sorted(ids), limit, after)))
+        return sorted({e[1] for e in self.edges if e[0] in ids and (after is None or e[1] > after)})[:limit]
+
     def job_artifacts(self, job: str, direction: Direction, as_of: int | None) -> list[str]:
         self.calls.append(("job_artifacts", job))
         ins, outs, started = self.runs[job]
@@ -220,6 +224,44 @@ def test_impact_caps_the_nodes_past_the_root(port: MemoryPort) -> None:
     assert capped.partial
     with pytest.raises(ValueError, match="max_nodes"):
         walk.impact(port, S, 10, None, 0)
+
+
+HUB = "dataset:wiki/space"
+KIDS = [f"document:wiki/doc{i:03d}" for i in range(40)]
+
+
+def test_a_cut_impact_reads_the_hubs_first_level_only_up_to_the_cap() -> None:
+    fan = MemoryPort(
+        [(HUB, k, "DERIVED_FROM", 10, ETL) for k in KIDS] + [(k, S, "DERIVED_FROM", 10, ETL) for k in KIDS]
+    )
+    capped = walk.impact(fan, HUB, 10, None, 10)
+    assert capped.levels == {HUB: 0, **{k: 1 for k in KIDS[:10]}}  # the first ten in id order, then cut
+    assert capped.partial
+    assert ("first_dsts", ([HUB], 11, None)) in fan.calls  # ten to keep, one to know it was cut
+    assert ("edges_into", sorted(KIDS[:11])) in fan.calls
+    assert not [c for c in fan.calls if c[0] == "edges_out_of"]  # the 40 were never all read
+    full = walk.impact(fan, HUB, 10, None, 100)  # under the cap: every candidate, the next level too
+    assert full.levels == {HUB: 0, **{k: 1 for k in KIDS}, S: 2} and not full.partial
+
+
+def test_a_cut_impact_pages_past_candidates_that_are_not_valid() -> None:
+    # the first 15 documents are written at 50 only: as of 20 they are not there, so the first page (11
+    # candidates) brings no node and the next (22, after doc010) four: doc015..doc032 (18) make the answer's ten
+    fan = MemoryPort([(HUB, k, "DERIVED_FROM", 50 if i < 15 else 10, ETL) for i, k in enumerate(KIDS)])
+    capped = walk.impact(fan, HUB, 10, 20, 10)
+    assert capped.levels == {HUB: 0, **{k: 1 for k in KIDS[15:25]}}  # the first ten valid ones, as whole
+    assert capped.partial
+    pages = [c[1] for c in fan.calls if c[0] == "first_dsts"]
+    assert pages == [([HUB], 11, None), ([HUB], 22, KIDS[10])]
+    # as of 60 every document is there: one page
+    assert walk.impact(fan, HUB, 10, 60, 10).levels == {HUB: 0, **{k: 1 for k in KIDS[:10]}}
+
+
+def test_a_cut_impact_whose_pages_run_out_is_the_whole_level() -> None:
+    fan = MemoryPort([(HUB, k, "DERIVED_FROM", 50 if i < 35 else 10, ETL) for i, k in enumerate(KIDS)])
+    found = walk.impact(fan, HUB, 10, 20, 10)  # only five valid: under the cap, complete
+    assert found.levels == {HUB: 0, **{k: 1 for k in KIDS[35:]}}
+    assert not found.partial
 
 
 def test_job_roots_and_job_vertices(port: MemoryPort) -> None:

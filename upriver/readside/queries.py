@@ -118,6 +118,16 @@ class ClickHouseLineage:
             if row[0] in sources:
                 yield row
 
+    def first_dsts(self, ids: list[str], limit: int, after: str | None = None) -> list[str]:
+        sql = (
+            f"SELECT dst FROM {self._table} WHERE src IN {{frontier:Array(String)}} AND dst > {{after:String}}"
+            f" GROUP BY dst ORDER BY dst LIMIT {int(limit)}"
+        )
+        found: set[str] = set()
+        for chunk in self._chunks(ids):
+            found.update(str(r[0]) for r in self._rows(sql, frontier=chunk, after=after or ""))
+        return sorted(found)[:limit]
+
     def job_artifacts(self, job: str, direction: Direction, as_of: int | None) -> Iterator[str]:
         side = "input_ids" if direction == "upstream" else "output_ids"
         sql = (

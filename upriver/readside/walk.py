@@ -10,7 +10,7 @@ to its alias group's canonical id, and bounds the walk (depth, node cap, visited
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -47,6 +47,11 @@ class LineagePort(Protocol):
 
     def edges_out_of(self, ids: list[str], as_of: int | None) -> Iterable[EdgeRow]:
         """The edge rows with src in `ids` valid at `as_of`, validity judged among all rows into their dst."""
+        ...
+
+    def first_dsts(self, ids: list[str], limit: int, after: str | None = None) -> list[str]:
+        """The first `limit` distinct dsts above `after`, in id order, of any stored edge row out of `ids`
+        (validity not judged)."""
         ...
 
     def job_artifacts(self, job: str, direction: Direction, as_of: int | None) -> Iterable[str]:
@@ -95,6 +100,25 @@ class _Step:
             return self._collect(self.port.edges_into(names, self.as_of))
         return self._collect(self.port.edges_out_of(names, self.as_of))
 
+    def capped_level(self, frontier: list[str], seen: Collection[str], need: int) -> dict[EdgeTuple, set[str]]:
+        """A downstream level of a walk cut at a node count, which needs `need` new nodes (enough to fill the
+        cap and to know it was cut): the candidate dsts in id order, a page at a time (`need`, then twice as
+        many each time), each page judged as `edges_out_of` judges it, until the pages bring that many new
+        nodes or the candidates run out. A hub's first level is then read up to the cap, not whole."""
+        names = self.aliases.expand(frontier)
+        sources = set(names)
+        found: dict[EdgeTuple, set[str]] = {}
+        after: str | None = None
+        size = need
+        while True:
+            dsts = self.port.first_dsts(names, size, after)
+            rows = (row for row in self.port.edges_into(dsts, self.as_of) if row[0] in sources)
+            for edge, jobs in self._collect(rows).items():
+                found.setdefault(edge, set()).update(jobs)
+            if len(dsts) < size or len({edge[1] for edge in found if edge[1] not in seen}) >= need:
+                return found
+            after, size = dsts[-1], size * 2
+
     def _collect(self, rows: Iterable[EdgeRow]) -> dict[EdgeTuple, set[str]]:
         """Valid edges (ids mapped to their canonical node) -> the jobs whose runs made them."""
         retired, aliases = self.retired, self.aliases
@@ -139,6 +163,8 @@ def walk(
             break
         if level == 1 and kind_of(root) == "job":
             found_jobs = step.job_level(root, direction)
+        elif max_nodes is not None and direction == "downstream":
+            found_jobs = step.capped_level(frontier, nodes.keys(), max_nodes + 2 - len(nodes))
         else:
             found_jobs = step(frontier, direction)
         found = sorted(found_jobs)
@@ -155,6 +181,8 @@ def walk(
                 nodes[node] = level
                 frontier.append(node)
             edges.append(edge)
+        if capped:
+            break  # no later level can add a node; impact (the only capped caller) reads nodes, not edges
     if depth == 0:
         require_node(port, root, aliases)
     # "more beyond": the last level has further edges (cheap check, without judging their validity)
