@@ -226,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(r)
     doc = {
         "benchmark": "graph",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0]},
         "targets_ms": {"one_hop_p95": 5, "impact_p95_10M": 100, "hub_p95": 500},
         "note": "one process: simulator + derivation + chDB + queries; peak RSS covers the build too",

@@ -119,13 +119,16 @@ class ClickHouseLineage:
                 yield row
 
     def first_dsts(self, ids: list[str], limit: int, after: str | None = None) -> list[str]:
+        above = "" if after is None else " AND dst > {after:String}"
         sql = (
-            f"SELECT dst FROM {self._table} WHERE src IN {{frontier:Array(String)}} AND dst > {{after:String}}"
+            f"SELECT dst FROM {self._table} WHERE src IN {{frontier:Array(String)}}{above}"
             f" GROUP BY dst ORDER BY dst LIMIT {int(limit)}"
         )
         found: set[str] = set()
         for chunk in self._chunks(ids):
-            found.update(str(r[0]) for r in self._rows(sql, frontier=chunk, after=after or ""))
+            found.update(
+                str(r[0]) for r in self._rows(sql, frontier=chunk, **({} if after is None else {"after": after}))
+            )
         return sorted(found)[:limit]
 
     def job_artifacts(self, job: str, direction: Direction, as_of: int | None) -> Iterator[str]:
