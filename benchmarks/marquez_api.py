@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import http.client
 import json
 import os
 import platform
@@ -26,9 +25,10 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from benchmarks.graph import _events, _pct
+from benchmarks.rest import Api
 from schemas import identity
 from sinks.clickhouse import connect
 from sinks.migrations import apply_migrations
@@ -40,23 +40,6 @@ from upriver.readside.lineage import LineageReader
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "marquez_api.json"
 DEPTHS = (2, 5, 10, 20)
-
-
-class Client:
-    """One keep-alive HTTP connection to the API server; `get` answers (seconds, status, JSON)."""
-
-    def __init__(self, url: str) -> None:
-        host, port = url.removeprefix("http://").split(":")
-        self.conn = http.client.HTTPConnection(host, int(port), timeout=600)
-
-    def get(self, path: str, **params: Any) -> tuple[float, int, Any]:
-        target = f"{path}?{urlencode(params)}" if params else path
-        started = time.perf_counter()
-        self.conn.request("GET", target)
-        resp = self.conn.getresponse()
-        body = resp.read()
-        took = time.perf_counter() - started
-        return took, resp.status, json.loads(body)
 
 
 def _figures(times: list[float], sizes: list[int], statuses: list[int]) -> dict[str, Any]:
@@ -84,11 +67,11 @@ def _datasets(reader: LineageReader) -> dict[str, list[str]]:
             touched[node] = touched.get(node, 0) + 1
     ranked = sorted(touched, key=lambda n: (touched[n], hashlib.sha1(n.encode()).hexdigest()))
     middle = max(len(ranked) // 2 - 10, 0)
-    roles = (("leaf", ranked[:20]), ("mid", ranked[middle:middle + 20]), ("hub", ranked[-20:]))
+    roles = (("leaf", ranked[:20]), ("mid", ranked[middle : middle + 20]), ("hub", ranked[-20:]))
     return {k: [identity.marquez_id(identity.parse(n)) for n in v] for k, v in roles}
 
 
-def _lineage(api: Client, samples: dict[str, list[str]]) -> dict[str, Any]:
+def _lineage(api: Api, samples: dict[str, list[str]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for depth in DEPTHS:
         for role, ids in samples.items():
@@ -103,7 +86,7 @@ def _lineage(api: Client, samples: dict[str, list[str]]) -> dict[str, Any]:
     return out
 
 
-def _jobs(api: Client, client: Any, db: str) -> dict[str, Any]:
+def _jobs(api: Api, client: Any, db: str) -> dict[str, Any]:
     rows = client.query(
         f"SELECT job_namespace, uniqExact(job_name) AS n FROM `{db}`.runs "
         "GROUP BY job_namespace ORDER BY n DESC LIMIT 5"
@@ -135,7 +118,7 @@ def bench(target_edges: int, workdir: Path, seed: int) -> dict[str, Any]:
     edge_rows = int(client.query(f"SELECT count() FROM `{db}`.edges").result_rows[0][0])
     server = ApiServer(LineageReader(client, db), "127.0.0.1", 0).start()
     try:
-        api = Client(server.url)
+        api = Api(server.url)
         samples = _datasets(LineageReader(client, db))
         out: dict[str, Any] = {"target_edges": target_edges, "edge_rows": edge_rows, "events": stats.events,
                                "runs": stats.runs, "build_s": round(build_s, 1)}  # fmt: skip
@@ -168,8 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     run = bench(args.edges, args.workdir, args.seed)
     doc = {
         "benchmark": "marquez_api",
-        "machine": {"cpus": os.cpu_count(), "cpu": _cpu(), "platform": platform.platform(),
-                    "python": sys.version.split()[0], "measured": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "cpu": _cpu(),
+            "platform": platform.platform(),
+            "python": sys.version.split()[0],
+            "measured": time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()),
+        },
         "note": "one process: the API server (http.server) over chDB; the client on the same box, one keep-alive "
         "connection; lineage samples: 20 leaf, 20 mid and 20 hub datasets at each depth, ranked by how many "
         "jobs name them (benchmarks/marquez_api.py _datasets)",

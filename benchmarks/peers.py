@@ -1,11 +1,14 @@
 """Upriver beside Data.Rentgen (benchmarks/rentgen.py) on one OpenLineage Kafka stream, one box, one run.
 
-The stream: OpenLineage 2-0-2 RunEvents as the openlineage-python `kafka` transport writes them (JSON value, key
-`run:{job namespace}/{job name}`), made here from a seed: 481 jobs over 643 datasets in four namespaces, a
-layered DAG whose inputs are drawn with Zipf weights (so a few datasets feed many jobs: hubs), 29 runs a job
-(START and COMPLETE, both naming the job's inputs and outputs with schema facets), UUIDv7 run ids, times in
-the last hour: 27,898 messages of ~3.0 KB. The truth is the spec's: every (input, output) pair of a run is an
-edge; a lineage answer at depth d is every dataset within d such hops (tests/ol_truth.py's rule).
+The stream: OpenLineage 2-0-2 RunEvents made here from a seed, compact JSON values keyed as the openlineage-python
+`kafka` transport keys a RunEvent (`run:{job namespace}/{job name}`; tests/unit/test_peers_stream.py checks it
+against the client's transport); the events and their facets are built here, not by the client's serializer
+(which would add its own `_producer`, facet versions and empty `inputFacets`): 481 jobs over 643 datasets in
+four namespaces, a layered DAG whose inputs are drawn with Zipf weights (so a few datasets feed many jobs:
+hubs), 29 runs a job (START and COMPLETE, both naming the job's inputs and outputs with schema facets),
+UUIDv7 run ids, times in the last hour: 27,898 messages of ~3.0 KB. The truth is the spec's: every
+(input, output) pair of a run is an edge, read from the messages; a lineage answer at depth d is every
+dataset within d such hops (tests/ol_truth.py's rule).
 
 Phases, each system reading the same topic with its own consumer group:
 1. the stream is written once, with both consumers stopped;
@@ -40,6 +43,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -52,7 +56,6 @@ from benchmarks.graph import _pct
 from benchmarks.profile_e2e import Recorder
 from benchmarks.rentgen import (
     VERSION,
-    Api,
     Postgres,
     Rentgen,
     dataset_id,
@@ -61,6 +64,7 @@ from benchmarks.rentgen import (
     lineage,
     process_tree,
 )
+from benchmarks.rest import Api
 from schemas.identity import node_id, parse
 from upriver.local.stack import LocalStack
 
@@ -82,6 +86,7 @@ ROUNDS = 3
 PROBE_EVERY_S = 0.25
 
 Key = tuple[str, str]  # (namespace, name) of a dataset
+Answer = Callable[[Key, str, int], tuple[float, int, set[Key]]]  # (start, direction, depth) -> (s, status, found)
 
 
 def uuid7(ms: int, rng: random.Random) -> str:
@@ -146,7 +151,7 @@ def event(kind: str, job: Job, run_id: str, ms: int, fields: dict[Key, list[dict
 
 
 def encode(ev: dict[str, Any]) -> tuple[bytes, bytes]:
-    """(key, value) as the openlineage-python kafka transport writes a RunEvent."""
+    """(key, value): compact JSON, keyed as the openlineage-python kafka transport keys a RunEvent."""
     key = f"run:{ev['job']['namespace']}/{ev['job']['name']}"
     return key.encode(), json.dumps(ev, separators=(",", ":")).encode()
 
@@ -239,9 +244,9 @@ def rentgen_answer(
     return took, status, datasets_in_answer(body, ids[start]) if status == 200 else set()
 
 
-def queries(stream: Stream, answer: Any) -> dict[str, Any]:
-    """Every (role, direction, depth) cell: p50/p95 over ROLE_SAMPLE datasets x ROUNDS, exact answers."""
-    down = stream.edges()
+def queries(stream: Stream, down: dict[Key, set[Key]], answer: Answer) -> dict[str, Any]:
+    """Every (role, direction, depth) cell: p50/p95 over ROLE_SAMPLE datasets x ROUNDS, exact answers; `down`
+    is the truth's src -> dsts (`Stream.edges`)."""
     up: dict[Key, set[Key]] = defaultdict(set)
     for src, dsts in down.items():
         for dst in dsts:
@@ -253,10 +258,11 @@ def queries(stream: Stream, answer: Any) -> dict[str, Any]:
         for direction, graph in (("downstream", down), ("upstream", up)):
             for depth in DEPTHS:
                 times, sizes = [], []
+                wants = {d: truth(graph, d, depth) for d in sample}
                 for _ in range(ROUNDS):
                     for d in sample:
                         took, status, found = answer(d, direction, depth)
-                        want = truth(graph, d, depth)
+                        want = wants[d]
                         times.append(took * 1000)
                         sizes.append(len(want))
                         total += 1
@@ -295,7 +301,9 @@ def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> 
     return time.monotonic() - started
 
 
-def burst(count: Any, runs: int, messages: int, pids: Any, timeout: float = 900) -> dict[str, Any]:
+def burst(
+    count: Callable[[], int], runs: int, messages: int, pids: dict[str, Callable[[], list[int]]], timeout: float = 900
+) -> dict[str, Any]:
     """Poll `count()` (completed runs visible) every 0.2 s until `runs`; rate from the first seen to the last."""
     before = {name: sum(cpu_seconds(p) for p in ps()) for name, ps in pids.items()}
     started = time.monotonic()
@@ -442,29 +450,29 @@ def run_paced(**kwargs: Any) -> dict[str, Any]:
 # ---- the run --------------------------------------------------------------------------------------
 
 
+def stream_figures(stream: Stream, down: dict[Key, set[Key]]) -> dict[str, Any]:
+    return {
+        "messages": len(stream.messages),
+        "mean_message_bytes": round(statistics.mean(len(v) for _, v in stream.messages)),
+        "jobs": len(stream.jobs),
+        "datasets": len({d for j in stream.jobs for d in j.inputs + j.outputs}),
+        "runs": len(stream.messages) // 2,
+        "edges": sum(len(v) for v in down.values()),
+    }
+
+
 def _rss(pids: list[int]) -> float:
     return round(sum(max(peak_rss_mib(p), 0.0) for p in pids), 1)
 
 
 def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     stream = make_stream(args.seed)
-    runs = len(stream.messages) // 2
-    sizes = [len(v) for _, v in stream.messages]
-    print(f"stream: {len(stream.messages)} messages, mean {statistics.mean(sizes):.0f} B, "
-          f"{len(stream.jobs)} jobs, {len(stream.datasets)} datasets", file=sys.stderr, flush=True)  # fmt: skip
+    down = stream.edges()
+    figures: dict[str, Any] = {"stream": {**stream_figures(stream, down), "seed": args.seed}}
+    runs = figures["stream"]["runs"]
+    print(f"stream: {figures['stream']}", file=sys.stderr, flush=True)
     python = ensure_installed(Path(args.cache))
     settings = bench_settings(workdir / "upriver", "peers")
-    figures: dict[str, Any] = {
-        "stream": {
-            "messages": len(stream.messages),
-            "mean_message_bytes": round(statistics.mean(sizes)),
-            "jobs": len(stream.jobs),
-            "datasets": len(stream.datasets),
-            "runs": runs,
-            "edges": sum(len(v) for v in stream.edges().values()),
-            "seed": args.seed,
-        },
-    }
     with LocalStack(settings, api_port=0) as stack:
         stack.wait_worker_ready()
         stack.stop_worker()
@@ -529,8 +537,11 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 i, ns, name = line.split("|", 2)
                 ids[(ns, name)] = i
             print("queries", file=sys.stderr, flush=True)
-            figures["upriver"]["queries"] = queries(stream, lambda d, dr, k: upriver_answer(up_api, d, dr, k))
-            figures["rentgen"]["queries"] = queries(stream, lambda d, dr, k: rentgen_answer(rg.api, ids, d, dr, k))
+            rg_api = rg.api
+            figures["upriver"]["queries"] = queries(stream, down, lambda d, dr, k: upriver_answer(up_api, d, dr, k))
+            figures["rentgen"]["queries"] = queries(
+                stream, down, lambda d, dr, k: rentgen_answer(rg_api, ids, d, dr, k)
+            )
             for name in ("upriver", "rentgen"):
                 q = figures[name]["queries"]
                 print(f"{name} queries: exact {q['exact']}/{q['answers']} {q['mismatches'][:2]}",
@@ -594,10 +605,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.stream_only:
         s = make_stream(args.seed)
-        sizes = [len(v) for _, v in s.messages]
-        print(json.dumps({"messages": len(s.messages), "mean_bytes": statistics.mean(sizes), "jobs": len(s.jobs),
-                          "datasets": len({d for j in s.jobs for d in j.inputs + j.outputs}),
-                          "edges": sum(len(v) for v in s.edges().values())}))  # fmt: skip
+        print(json.dumps(stream_figures(s, s.edges())))
         return 0
     with tempfile.TemporaryDirectory(prefix="upriver-peers-", dir=args.workdir) as tmp:
         os.chmod(tmp, 0o755)

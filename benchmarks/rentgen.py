@@ -24,26 +24,21 @@ import http.client
 import json
 import os
 import pwd
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlencode
+
+from benchmarks.rest import Api
+from upriver.local.stack import free_port
 
 VERSION = "0.7.2"
 PACKAGE = f"data-rentgen[server,consumer,postgres]=={VERSION}"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PYTHON_312 = (Path.home() / ".pyenv/versions/3.12.1/bin/python", Path("/usr/bin/python3.12"))
 SINCE = "2000-01-01T00:00:00Z"
-
-
-def _port() -> int:
-    from upriver.local.stack import free_port
-
-    return free_port()
 
 
 def ensure_installed(cache: Path) -> Path:
@@ -71,8 +66,9 @@ class Postgres:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.port = _port()
+        self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log: BinaryIO | None = None
         self.dsn = f"postgresql+asyncpg://postgres:postgres@127.0.0.1:{self.port}/data_rentgen"
 
     def __enter__(self) -> Postgres:
@@ -85,7 +81,7 @@ class Postgres:
                 os.chown(path, pw.pw_uid, pw.pw_gid)
         subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(self.data_dir), "-A", "trust", "-U",
                                      "postgres", "-E", "UTF8"]), check=True, capture_output=True)  # fmt: skip
-        log = open(self.data_dir.parent / "postgres.log", "wb")
+        self._log = open(self.data_dir.parent / "postgres.log", "wb")
         self.proc = subprocess.Popen(
             _as_postgres(
                 [
@@ -100,7 +96,7 @@ class Postgres:
                     "listen_addresses=127.0.0.1",
                 ]
             ),
-            stdout=log,
+            stdout=self._log,
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 60
@@ -126,21 +122,18 @@ class Postgres:
         return done.stdout.strip() if done.returncode == 0 else ""
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        _stop(self.proc)
+        if self._log is not None:
+            self._log.close()
 
 
 class Rentgen:
     """Data.Rentgen's migrations, partitions, consumer (of `topic`, from the earliest offset, group `group_id`)
-    and REST server, as processes of `python`; `.base_url` and `auth_headers()` for the API."""
+    and REST server, as processes of `python`; `.api` (logged in once the server is up) for its REST API."""
 
     def __init__(self, python: Path, dsn: str, bootstrap: str, topic: str, workdir: Path, group_id: str) -> None:
         self.python, self.workdir = python, workdir
-        self.server_port, self.monitor_port = _port(), _port()
+        self.server_port, self.monitor_port = free_port(), free_port()
         self.base_url = f"http://127.0.0.1:{self.server_port}"
         self.env = {
             **os.environ,
@@ -208,14 +201,6 @@ class Rentgen:
         self.api = Api(self.base_url, json.loads(answer)["access_token"])
         conn.close()
 
-    def lineage(self, dataset_id: str, direction: str, depth: int) -> tuple[float, int, Any]:
-        return lineage(self._api(), dataset_id, direction, depth)
-
-    def _api(self) -> Api:
-        if self.api is None:
-            raise RuntimeError("Data.Rentgen's server is not started")
-        return self.api
-
     def __enter__(self) -> Rentgen:
         return self
 
@@ -224,37 +209,6 @@ class Rentgen:
             self.api.close()
         _stop(self.consumer)
         _stop(self.server)
-
-
-class Api:
-    """One keep-alive HTTP connection to a REST server (a bearer token if given); `get` answers
-    (seconds, status, JSON). Used for Data.Rentgen's API and Upriver's alike."""
-
-    def __init__(self, base_url: str, token: str = "") -> None:
-        host, port = base_url.removeprefix("http://").split(":")
-        self.base_url, self.host, self.port, self.token = base_url, host, int(port), token
-        self._conn: http.client.HTTPConnection | None = None
-
-    def get(self, path: str, **params: Any) -> tuple[float, int, Any]:
-        if self._conn is None:
-            self._conn = http.client.HTTPConnection(self.host, self.port, timeout=600)
-        target = f"{path}?{urlencode(params)}" if params else path
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        started = time.perf_counter()
-        try:
-            self._conn.request("GET", target, headers=headers)
-            resp = self._conn.getresponse()
-            body = resp.read()
-        except (OSError, http.client.HTTPException):
-            self.close()
-            raise
-        took = time.perf_counter() - started
-        return took, resp.status, json.loads(body) if body else None
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
 
 def lineage(api: Api, dataset_id: str, direction: str, depth: int) -> tuple[float, int, Any]:
@@ -312,14 +266,3 @@ def _stop(proc: subprocess.Popen[bytes] | None) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-def main() -> int:
-    """`python -m benchmarks.rentgen`: install Data.Rentgen and print its python (the bench target's first step)."""
-    cache = Path(os.environ.get("UPRIVER_CACHE_DIR", Path(__file__).resolve().parents[1] / ".cache"))
-    print(ensure_installed(cache))
-    return 0 if shutil.which("runuser") or os.geteuid() != 0 else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
