@@ -15,6 +15,7 @@ from sinks.rows import EDGES, RUNS, edge_row, run_row
 from sinks.writer import ClickHouseWriter
 from upriver.local.bulk import load
 from upriver.readside.lineage import LineageReader, NodeNotFound, parse_time
+from upriver.readside.queries import RAW_LEVEL_ROWS
 
 A, B, C, D = (f"dataset:wh/{x}" for x in "abcd")
 M = "model:registry/churn"
@@ -87,10 +88,11 @@ EVENTS = [
 ]
 
 
-@pytest.fixture
-def reader(ch_client: Client, ch_database: str) -> LineageReader:
+@pytest.fixture(params=[RAW_LEVEL_ROWS, 0], ids=["judged-in-python", "judged-in-clickhouse"])
+def reader(ch_client: Client, ch_database: str, request: pytest.FixtureRequest) -> LineageReader:
+    """Both ways a walk level is judged: its stored rows in Python (small levels) and in SQL (large ones)."""
     load(ClickHouseWriter(ch_client, ch_database), EVENTS, derived_at=1_000)
-    return LineageReader(ch_client, ch_database)
+    return LineageReader(ch_client, ch_database, raw_rows=request.param)
 
 
 def _up(reader: LineageReader, node: str, as_of: int | None = None) -> set[str]:
@@ -185,8 +187,9 @@ def test_revisions_in_any_insert_order(ch_client: Client, ch_database: str) -> N
     writer.insert("runs", [run_row(runs.run_record(final, 0), 0, 3)], RUNS.columns, RUNS.types, "r")
     writer.insert("edges", rows_v2, EDGES.columns, EDGES.types, "v2")
     writer.insert("edges", rows_v1, EDGES.columns, EDGES.types, "v1")
-    reader = LineageReader(ch_client, ch_database)
-    assert set(reader.upstream(M).nodes) == {M}
+    for raw_rows in (RAW_LEVEL_ROWS, 0):
+        reader = LineageReader(ch_client, ch_database, raw_rows=raw_rows)
+        assert set(reader.upstream(M).nodes) == {M}
 
 
 def test_parse_time() -> None:

@@ -37,7 +37,7 @@ from upriver.readside.model import (
     kind_of,
     parse_time,
 )
-from upriver.readside.queries import FRONTIER_CHUNK, ClickHouseLineage
+from upriver.readside.queries import FRONTIER_CHUNK, RAW_LEVEL_ROWS, ClickHouseLineage
 from upriver.readside.render import render_tree, to_json
 from upriver.readside.tags import TagsReader
 
@@ -63,8 +63,10 @@ __all__ = [
 class LineageReader:
     """Graph walks and lookups over `<database>`'s edges, runs and nodes; the same SQL on chDB and a server."""
 
-    def __init__(self, client: Client, database: str, chunk: int = FRONTIER_CHUNK) -> None:
-        self._queries = ClickHouseLineage(client, database, chunk)
+    def __init__(
+        self, client: Client, database: str, chunk: int = FRONTIER_CHUNK, raw_rows: int = RAW_LEVEL_ROWS
+    ) -> None:
+        self._queries = ClickHouseLineage(client, database, chunk, raw_rows)
         self.health = HealthReader(client, database)
         self.jobgraph = JobGraphReader(client, database, chunk)  # Marquez's lineage (GET /api/v1/lineage)
         self.column_graph = ColumnGraphReader(client, database)  # Marquez's column lineage

@@ -21,6 +21,12 @@ from upriver.readside.model import FAR_FUTURE_MS, Direction, EdgeRow
 
 # Ids bound per query: large frontiers are split so each query stays small.
 FRONTIER_CHUNK = 5_000
+# A small walk level (up to RAW_LEVEL_IDS ids and RAW_LEVEL_ROWS stored rows) is read as stored and judged
+# in Python (`valid_rows`); a larger one is judged by ClickHouse (`_valid_sql`). Planning the judging query
+# costs ~5 ms of the ~6 ms a small level takes, reading the rows plainly ~3 ms; on a large level the
+# planning is lost in the work and ClickHouse returns fewer rows (docs/performance.md, "A walk level").
+RAW_LEVEL_IDS = 500
+RAW_LEVEL_ROWS = 2_000
 
 
 class QueryResult(Protocol):
@@ -38,16 +44,51 @@ def _bound(as_of: int | None) -> int:
     return FAR_FUTURE_MS if as_of is None else int(as_of)
 
 
+def valid_rows(rows: Iterable[Sequence[Any]], as_of: int | None) -> list[EdgeRow]:
+    """The edges among stored rows (src, dst, edge_type, run_id, job, valid_from in epoch ms, run_status,
+    revision, append: every row into their dsts) valid at `as_of`, by the rules
+    `_valid_sql` states in SQL: per (src, dst, edge_type, run_id) the highest revision decides; FAIL and
+    ABORT runs never count; valid_from <= as_of; within (dst, job) only the newest (valid_from, run_id)
+    run's rows count, unless written in APPEND mode. Retirements and aliases are the walk's."""
+    bound = _bound(as_of)
+    last: dict[tuple[Any, Any, Any, Any], Sequence[Any]] = {}
+    for row in rows:
+        key = (row[0], row[1], row[2], row[3])
+        held = last.get(key)
+        if held is None or row[7] > held[7]:
+            last[key] = row
+    kept: list[Sequence[Any]] = []
+    newest: dict[tuple[Any, Any], tuple[int, str]] = {}
+    for row in last.values():
+        if row[6] in ("FAIL", "ABORT") or row[5] > bound:
+            continue
+        kept.append(row)
+        if not row[8]:
+            group, run = (row[1], row[4]), (row[5], row[3])
+            if group not in newest or run > newest[group]:
+                newest[group] = run
+    return [
+        (str(r[0]), str(r[1]), str(r[2]), int(r[5]), str(r[4]))
+        for r in kept
+        if r[8] or newest[(r[1], r[4])] == (r[5], r[3])
+    ]
+
+
 class ClickHouseLineage:
     """`<database>`'s edges, runs, nodes, aliases and retirements; implements walk.LineagePort."""
 
-    def __init__(self, client: SqlClient, database: str, chunk: int = FRONTIER_CHUNK) -> None:
+    def __init__(
+        self, client: SqlClient, database: str, chunk: int = FRONTIER_CHUNK, raw_rows: int = RAW_LEVEL_ROWS
+    ) -> None:
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1, got {chunk}")
+        if raw_rows < 0:
+            raise ValueError(f"raw_rows must be >= 0, got {raw_rows}")
         self._client = client
         self._db = quote_identifier(database)
         self._table = f"{self._db}.edges"
         self._chunk = chunk
+        self._raw_rows = raw_rows
 
     def _rows(self, sql: str, **parameters: Any) -> Sequence[Sequence[Any]]:
         return self._client.query(sql, parameters=parameters or None).result_rows
@@ -100,9 +141,20 @@ class ClickHouseLineage:
         )
 
     def edges_into(self, ids: list[str], as_of: int | None) -> Iterator[EdgeRow]:
-        sql = self._valid_sql("dst IN {frontier:Array(String)}", as_of)
+        # A small level's rows are read as stored (up to `raw_rows` of them) and judged here: cheaper than
+        # having ClickHouse plan the judging query. A larger level is judged by ClickHouse (fewer rows back).
+        where = "dst IN {frontier:Array(String)}"
+        raw = (
+            "SELECT src, dst, edge_type, run_id, job, toUnixTimestamp64Milli(valid_from), run_status, revision,"
+            f" append FROM {self._table} WHERE {where} LIMIT {self._raw_rows + 1}"
+        )
         for chunk in self._chunks(ids):
-            yield from cast("Sequence[EdgeRow]", self._rows(sql, frontier=chunk))
+            small = self._raw_rows and len(chunk) <= RAW_LEVEL_IDS
+            rows = self._rows(raw, frontier=chunk) if small else ()
+            if small and len(rows) <= self._raw_rows:
+                yield from valid_rows(rows, as_of)
+            else:
+                yield from cast("Sequence[EdgeRow]", self._rows(self._valid_sql(where, as_of), frontier=chunk))
 
     def edges_out_of(self, ids: list[str], as_of: int | None) -> Iterator[EdgeRow]:
         # Supersession is decided among all rows into a dst, so first find the candidate dsts, then
