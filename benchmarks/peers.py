@@ -85,6 +85,7 @@ ROLE_SAMPLE = 10
 ROUNDS = 3
 PROBE_EVERY_S = 0.25
 
+DEFAULT_SEED = 11  # the stream's seed (peers.json's runs)
 Key = tuple[str, str]  # (namespace, name) of a dataset
 Answer = Callable[[Key, str, int], tuple[float, int, set[Key]]]  # (start, direction, depth) -> (s, status, found)
 
@@ -589,7 +590,7 @@ def ratios(f: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--paced-seconds", type=float, default=60.0)
     p.add_argument("--cache", default=os.environ.get("UPRIVER_CACHE_DIR", str(Path(__file__).resolve().parents[1]
                                                                                / ".cache")))  # fmt: skip

@@ -27,6 +27,9 @@ FRONTIER_CHUNK = 5_000
 # planning is lost in the work and ClickHouse returns fewer rows (docs/performance.md, "A walk level").
 RAW_LEVEL_IDS = 500
 RAW_LEVEL_ROWS = 2_000
+# A downstream level whose rows from the frontier alone pass this is judged by ClickHouse straight away: its
+# dsts' rows (every run of every job reading a hub) are many, and read plainly they cost more than judged.
+RAW_OUT_ROWS = 400
 
 
 class QueryResult(Protocol):
@@ -141,6 +144,9 @@ class ClickHouseLineage:
         )
 
     def edges_into(self, ids: list[str], as_of: int | None) -> Iterator[EdgeRow]:
+        return self._edges_into(ids, as_of, try_raw=True)
+
+    def _edges_into(self, ids: list[str], as_of: int | None, try_raw: bool) -> Iterator[EdgeRow]:
         # A small level's rows are read as stored (up to `raw_rows` of them) and judged here: cheaper than
         # having ClickHouse plan the judging query. A larger level is judged by ClickHouse (fewer rows back).
         where = "dst IN {frontier:Array(String)}"
@@ -149,7 +155,7 @@ class ClickHouseLineage:
             f" append FROM {self._table} WHERE {where} LIMIT {self._raw_rows + 1}"
         )
         for chunk in self._chunks(ids):
-            small = self._raw_rows and len(chunk) <= RAW_LEVEL_IDS
+            small = try_raw and self._raw_rows and len(chunk) <= RAW_LEVEL_IDS
             rows = self._rows(raw, frontier=chunk) if small else ()
             if small and len(rows) <= self._raw_rows:
                 yield from valid_rows(rows, as_of)
@@ -158,15 +164,19 @@ class ClickHouseLineage:
 
     def edges_out_of(self, ids: list[str], as_of: int | None) -> Iterator[EdgeRow]:
         # Supersession is decided among all rows into a dst, so first find the candidate dsts, then
-        # judge them with every row that leads into them, and keep the ones from `ids`.
+        # judge them with every row that leads into them, and keep the ones from `ids`. With many rows from
+        # `ids` alone (a hub's readers, run after run) no plain read of the dsts' rows is tried.
         candidates: list[str] = []
-        sql = f"SELECT dst FROM {self._table} WHERE src IN {{frontier:Array(String)}} GROUP BY dst"
+        rows_out = 0
+        sql = f"SELECT dst, count() FROM {self._table} WHERE src IN {{frontier:Array(String)}} GROUP BY dst"
         for chunk in self._chunks(ids):
-            candidates.extend(str(r[0]) for r in self._rows(sql, frontier=chunk))
+            for dst, n in self._rows(sql, frontier=chunk):
+                candidates.append(str(dst))
+                rows_out += int(n)
         if not candidates:
             return
         sources = set(ids)
-        for row in self.edges_into(candidates, as_of):
+        for row in self._edges_into(candidates, as_of, try_raw=rows_out <= min(self._raw_rows, RAW_OUT_ROWS)):
             if row[0] in sources:
                 yield row
 
