@@ -236,3 +236,22 @@ def test_cli_errors_are_clear(cli: Any, capsys: pytest.CaptureFixture[str]) -> N
     assert cli(["lineage", "upstream", M, "--as-of", "last week"]) == 1
     assert "ISO 8601" in capsys.readouterr().err
     assert cli(["lineage", "path", A]) == 1
+
+
+def test_walk_from_an_id_a_name_or_nothing(reader: LineageReader, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API's walks start from what a user typed: an id as sent, else whatever `resolve` makes of it."""
+    by_id = reader.walk_from(M, lambda n: reader.upstream(n, depth=5))
+    assert by_id == reader.upstream(reader.resolve(M), depth=5) and by_id.root == M
+    by_name = reader.walk_from("registry/churn", lambda n: reader.upstream(n, depth=5))
+    assert by_name == by_id
+    with pytest.raises(NodeNotFound, match="wh/nope"):
+        reader.walk_from("dataset:wh/nope", lambda n: reader.upstream(n))
+    # a known id goes straight to the walk, without resolve's lookups; an unknown one is resolved, then walked
+    resolved: list[str] = []
+    real = reader.resolve
+    monkeypatch.setattr(reader, "resolve", lambda text: resolved.append(text) or real(text))
+    reader.walk_from(A, lambda n: reader.downstream(n))
+    assert resolved == []
+    with pytest.raises(NodeNotFound):
+        reader.walk_from("dataset:wh/nope", lambda n: reader.downstream(n))
+    assert resolved == ["dataset:wh/nope"]

@@ -193,8 +193,8 @@ def downstream(reader: LineageReader, q: Query) -> Answer:
 
 
 def _walk(reader: LineageReader, q: Query, walk: Callable[..., LineageGraph]) -> Answer:
-    node = reader.resolve(q.need("node"))
-    graph = walk(node, depth=q.integer("depth"), as_of=q.time("as_of"))
+    depth, as_of = q.integer("depth"), q.time("as_of")
+    graph = reader.walk_from(q.need("node"), lambda node: walk(node, depth=depth, as_of=as_of))
     if q.flag("via_jobs"):
         graph = reader.with_jobs(graph)
     doc = to_json(graph)
@@ -212,9 +212,8 @@ def _walk(reader: LineageReader, q: Query, walk: Callable[..., LineageGraph]) ->
      Param("format", description="csv: the affected nodes as CSV", default="json", enum=("json", "csv")),
      answer="affected nodes and their counts by kind", media=("application/json", "text/csv"))  # fmt: skip
 def impact(reader: LineageReader, q: Query) -> Answer:
-    node = reader.resolve(q.need("node"))
-    cap = q.integer("max_nodes")
-    found = reader.impact(node, depth=q.integer("depth"), as_of=q.time("as_of"), max_nodes=cap)
+    depth, as_of, cap = q.integer("depth"), q.time("as_of"), q.integer("max_nodes")
+    found = reader.walk_from(q.need("node"), lambda node: reader.impact(node, depth=depth, as_of=as_of, max_nodes=cap))
     if q.text("format") == "csv":
         return TextBody("text/csv; charset=utf-8", found.to_csv())
     return found.to_json()

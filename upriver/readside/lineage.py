@@ -12,7 +12,8 @@ Never writes.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from schemas import identity
 from sinks.clickhouse import Client
@@ -40,6 +41,8 @@ from upriver.readside.model import (
 from upriver.readside.queries import FRONTIER_CHUNK, RAW_LEVEL_ROWS, ClickHouseLineage
 from upriver.readside.render import render_tree, to_json
 from upriver.readside.tags import TagsReader
+
+T = TypeVar("T")
 
 __all__ = [
     "FAR_FUTURE_MS",
@@ -97,6 +100,18 @@ class LineageReader:
     def with_jobs(self, graph: LineageGraph) -> LineageGraph:
         """The graph with JOB vertices between artifacts, as Marquez draws them (walk.with_jobs)."""
         return walk.with_jobs(self._queries, graph)
+
+    def walk_from(self, text: str, walk: Callable[[str], T]) -> T:
+        """`walk(node)` from what a user typed. A well-formed id is walked as sent: the walk maps it to its
+        canonical node and raises NodeNotFound when nothing is known of it, so `resolve`'s lookups (the
+        aliases, the node's existence: ~3 ms) are skipped. Anything else, or an id the walk does not know,
+        is resolved first (a name, a Marquez id), exactly as `resolve` answers it."""
+        if identity.is_id(text):
+            try:
+                return walk(text)
+            except NodeNotFound:
+                pass
+        return walk(self.resolve(text))
 
     # ---- lookups ------------------------------------------------------------------------------
 
