@@ -2,9 +2,10 @@
 
 The one lineage module that talks to ClickHouse, through the client it is given (anything with
 clickhouse-connect's `query(sql, parameters=)`, typed by `SqlClient`; the same SQL on chDB and a server).
-It never writes. Edge validity at an as-of time is decided here, in SQL (docs/lineage-model.md,
-"Time travel"): per edge row the highest revision decides; FAIL/ABORT runs never count; within (dst, job)
-only the newest valid run's rows count unless written in APPEND mode. Retirements and aliases are applied
+It never writes. Edge validity at an as-of time is decided here (docs/lineage-model.md, "Time travel"): per
+edge row the highest revision decides; FAIL/ABORT runs never count; within (dst, job) only the newest valid
+run's rows count unless written in APPEND mode. A large level is judged in SQL (`_valid_sql`), a small one
+read as stored and judged by the same rules in Python (`valid_rows`). Retirements and aliases are applied
 by the walk. Large id lists are split into chunks of `chunk` ids, so each query stays small.
 Lookups answer rows as stored (ids not mapped to their canonical node); the facade shapes them.
 """
