@@ -39,7 +39,7 @@ from schemas.codec import SingleObjectCodec
 from sinks.clickhouse import connect
 from sinks.migrations import apply_migrations
 from sinks.writer import ClickHouseWriter
-from upriver.local.bulk import load_stream
+from upriver.local.bulk import BulkStats, load_stream
 from upriver.readside.lineage import LineageReader
 from upriver.readside.model import Impact
 
@@ -88,18 +88,33 @@ def _sample(client: Any, db: str, where: str, n: int) -> list[str]:
     return [str(r[0]) for r in client.query(sql).result_rows]
 
 
-def bench(target_edges: int, workdir: Path, seed: int) -> dict[str, Any]:
-    db = f"graph_{target_edges}"
-    client = connect(f"chdb://{workdir}")
+def build(client: Any, db: str, target_edges: int, seed: int) -> tuple[BulkStats, float]:
+    """A fresh database `db` holding the simulator's graph of about `target_edges` edges, merged; the load's
+    stats and its seconds."""
     client.command(f"DROP DATABASE IF EXISTS `{db}`")
     apply_migrations(client, db)
-    writer = ClickHouseWriter(client, db)
     events, _ = _events(target_edges, seed)
     started = time.perf_counter()
-    stats = load_stream(writer, events, derived_at=int(time.time() * 1000))
+    stats = load_stream(ClickHouseWriter(client, db), events, derived_at=int(time.time() * 1000))
     build_s = time.perf_counter() - started
     client.command(f"OPTIMIZE TABLE `{db}`.edges FINAL")
     client.command(f"OPTIMIZE TABLE `{db}`.nodes FINAL")
+    return stats, build_s
+
+
+def samples(client: Any, db: str) -> tuple[list[str], list[str], list[str]]:
+    """The walks' start nodes: 60 sinks (deployments, predictions, models), 200 of any kind, 60 sources."""
+    not_col = "position(node_id, '#') = 0"
+    sinks_ = _sample(client, db, f"{not_col} AND kind IN ('DEPLOYMENT', 'PREDICTION', 'MODEL')", 60)
+    any_nodes = _sample(client, db, not_col, 200)
+    sources = _sample(client, db, f"{not_col} AND kind IN ('DATASET', 'DOCUMENT', 'FEATURE', 'FEATURE_VIEW')", 60)
+    return sinks_, any_nodes, sources
+
+
+def bench(target_edges: int, workdir: Path, seed: int) -> dict[str, Any]:
+    db = f"graph_{target_edges}"
+    client = connect(f"chdb://{workdir}")
+    stats, build_s = build(client, db, target_edges, seed)
     edge_rows = int(client.query(f"SELECT count() FROM `{db}`.edges").result_rows[0][0])
     node_count = int(client.query(f"SELECT uniqExact(node_id) FROM `{db}`.nodes").result_rows[0][0])
     sizes = {
@@ -111,10 +126,7 @@ def bench(target_edges: int, workdir: Path, seed: int) -> dict[str, Any]:
     }
     reader = LineageReader(client, db)
     rng = random.Random(seed)
-    not_col = "position(node_id, '#') = 0"
-    sinks_ = _sample(client, db, f"{not_col} AND kind IN ('DEPLOYMENT', 'PREDICTION', 'MODEL')", 60)
-    any_nodes = _sample(client, db, not_col, 200)
-    sources = _sample(client, db, f"{not_col} AND kind IN ('DATASET', 'DOCUMENT', 'FEATURE', 'FEATURE_VIEW')", 60)
+    sinks_, any_nodes, sources = samples(client, db)
     out: dict[str, Any] = {
         "target_edges": target_edges,
         "edge_rows": edge_rows,

@@ -2,9 +2,10 @@
 Python (the default, `queries.RAW_LEVEL_ROWS`) against every level judged by ClickHouse (`raw_rows=0`).
 
 Builds the simulator's graph as `benchmarks/graph.py` does (1M edges by default), samples its nodes the same
-way, then times graph.py's one-hop, upstream depth 10, impact depth 10 and path walks with each reader,
-alternating A and B for `--rounds` rounds so the box's drift falls on both; checks that both readers give the
-same answers. Writes benchmarks/results/experiments/level-ab.json (or --out).
+way, times where a one-node level's time goes (`level_costs`: the judging query, its planning alone, the
+plain read, SELECT 1), then times graph.py's one-hop, upstream depth 10, impact depth 10 and path walks with
+each reader, alternating A and B for `--rounds` rounds so the box's drift falls on both; checks that both
+readers give the same answers. Writes benchmarks/results/experiments/level-ab.json (or --out).
 
 With `--peers`, the graph is instead `benchmarks/peers.py`'s OpenLineage stream (mapped as the worker maps
 it, loaded without Kafka) and the walks are its 18 lineage cells, each answer checked against the stream's
@@ -27,14 +28,14 @@ from typing import Any
 
 from benchmarks import peers
 from benchmarks.e2e import machine
-from benchmarks.graph import ROOT, _events, _sample, _walks
+from benchmarks.graph import ROOT, _walks, build, samples
 from schemas import identity, openlineage
 from sinks.clickhouse import connect
 from sinks.migrations import apply_migrations
 from sinks.writer import ClickHouseWriter
 from upriver.local.bulk import load_stream
 from upriver.readside.lineage import LineageReader
-from upriver.readside.queries import RAW_LEVEL_ROWS
+from upriver.readside.queries import RAW_LEVEL_ROWS, ClickHouseLineage
 
 OUT = ROOT / "benchmarks" / "results" / "experiments" / "level-ab.json"
 OUT_PEERS = OUT.with_name("level-ab-peers.json")
@@ -56,16 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     args.workdir.mkdir(parents=True)
     client = connect(f"chdb://{args.workdir}")
     db = "level_ab"
-    apply_migrations(client, db)
-    events, _ = _events(args.edges, args.seed)
     print(f"building a {args.edges:,}-edge graph ...", file=sys.stderr, flush=True)
-    load_stream(ClickHouseWriter(client, db), events, derived_at=int(time.time() * 1000))
-    client.command(f"OPTIMIZE TABLE `{db}`.edges FINAL")
-    client.command(f"OPTIMIZE TABLE `{db}`.nodes FINAL")
-    not_col = "position(node_id, '#') = 0"
-    sinks_ = _sample(client, db, f"{not_col} AND kind IN ('DEPLOYMENT', 'PREDICTION', 'MODEL')", 60)
-    any_nodes = _sample(client, db, not_col, 200)
-    sources = _sample(client, db, f"{not_col} AND kind IN ('DATASET', 'DOCUMENT', 'FEATURE', 'FEATURE_VIEW')", 60)
+    build(client, db, args.edges, args.seed)
+    sinks_, any_nodes, sources = samples(client, db)
+    costs = level_costs(client, db, any_nodes)
     readers = {"python": LineageReader(client, db), "clickhouse": LineageReader(client, db, raw_rows=0)}
     for n in sinks_:
         assert readers["python"].upstream(n, 10) == readers["clickhouse"].upstream(n, 10), n
@@ -94,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         "edges": args.edges,
         "raw_level_rows": RAW_LEVEL_ROWS,
         "answers_equal": {"upstream_depth10": len(sinks_), "impact_depth10": len(sources)},
+        "level_costs_p50_ms": costs,
         "median_of_rounds": medians,
         "python_over_clickhouse": ratio,
         "rounds": rounds,
@@ -101,6 +97,27 @@ def main(argv: list[str] | None = None) -> int:
     _write(args.out or OUT, doc)
     print(json.dumps({"median_of_rounds": medians, "python_over_clickhouse": ratio}, indent=1), file=sys.stderr)
     return 0
+
+
+def level_costs(client: Any, db: str, nodes: list[str]) -> dict[str, float]:
+    """Where a one-node level's time goes (p50 over `nodes`, ms): the judging query, ClickHouse's planning of
+    it alone (EXPLAIN PIPELINE), the plain read of the rows `valid_rows` judges, and a bare SELECT 1."""
+    port = ClickHouseLineage(client, db)
+    judged = port._valid_sql("dst IN {f:Array(String)}", None)
+    plain = (
+        "SELECT src, dst, edge_type, run_id, job, toUnixTimestamp64Milli(valid_from), run_status, revision, append"
+        f" FROM `{db}`.edges WHERE dst IN {{f:Array(String)}}"
+    )
+    queries = {"judged": judged, "judged_planning_only": f"EXPLAIN PIPELINE {judged}", "plain_read": plain}
+    out: dict[str, float] = {}
+    for name, sql in {**queries, "select_1": "SELECT 1"}.items():
+        times = []
+        for n in nodes:
+            started = time.perf_counter()
+            client.query(sql, parameters=None if name == "select_1" else {"f": [n]})
+            times.append((time.perf_counter() - started) * 1000)
+        out[name] = round(statistics.median(times), 2)
+    return out
 
 
 def _write(out: Path, doc: dict[str, Any]) -> None:
@@ -112,6 +129,7 @@ def _write(out: Path, doc: dict[str, Any]) -> None:
 def _peers(args: argparse.Namespace) -> int:
     client = connect(f"chdb://{args.workdir}")
     db = "level_ab_peers"
+    client.command(f"DROP DATABASE IF EXISTS `{db}`")
     apply_migrations(client, db)
     stream = peers.make_stream(peers.DEFAULT_SEED)
     records = (openlineage.to_record(openlineage.decode(value)) for _, value in stream.messages)
@@ -125,8 +143,7 @@ def _peers(args: argparse.Namespace) -> int:
             started = time.perf_counter()
             graph = walk(identity.node_id("DATASET", *start), depth)
             took = time.perf_counter() - started
-            found = {(r.namespace, r.name) for r in map(identity.parse, graph.nodes) if r.field is None}
-            return took, 200, found - {start}
+            return took, 200, peers.datasets_of(graph.nodes, start)
 
         return answer
 

@@ -43,7 +43,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -226,16 +226,17 @@ def hash_key(d: Key) -> str:
 # ---- the two systems' answers ------------------------------------------------------------------------
 
 
+def datasets_of(ids: Iterable[str], start: Key) -> set[Key]:
+    """The datasets among an Upriver answer's node ids, columns and the start left out."""
+    refs = (parse(i) for i in ids)
+    return {(r.namespace, r.name) for r in refs if r.field is None} - {start}
+
+
 def upriver_answer(api: Api, start: Key, direction: str, depth: int) -> tuple[float, int, set[Key]]:
     took, status, body = api.get(f"/api/v1/{direction}", node=node_id("DATASET", *start), depth=depth)
     if status != 200:
         return took, status, set()
-    found = set()
-    for n in body["nodes"]:
-        ref = parse(n["id"])
-        if (ref.namespace, ref.name) != start and ref.field is None:
-            found.add((ref.namespace, ref.name))
-    return took, status, found
+    return took, status, datasets_of((n["id"] for n in body["nodes"]), start)
 
 
 def rentgen_answer(
