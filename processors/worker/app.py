@@ -12,7 +12,7 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import faust
@@ -87,12 +87,18 @@ class ChangelogWriter:
     `keep_values=False` keeps only the keys in the local store (the value `True`): for a table whose
     owner holds its state in its own form and reads the recovered store once, at start-up (the health
     table: processors/worker/health.py), so the state is not held twice in memory.
+
+    `packed=True` keeps each value in the store as the bytes of its changelog record (compact JSON) and
+    decodes it on `get`: a run's merged state as a dict of lists and strings takes ~5 KB of Python objects,
+    as its JSON ~1.3 KB (docs/performance.md, "Worker memory"). faust's recovery fills the store with decoded
+    values; `get` reads both forms and `pack_recovered` turns the recovered ones into bytes.
     """
 
-    def __init__(self, table: Any, publisher: Publisher, keep_values: bool = True) -> None:
+    def __init__(self, table: Any, publisher: Publisher, keep_values: bool = True, packed: bool = False) -> None:
         self.data = table.data  # faust's table store, which this writer keeps in last-update order
         self._publisher = publisher
         self._keep_values = keep_values
+        self._packed = packed
         topic = table.changelog_topic
         self._topic = topic.get_topic_name()
 
@@ -113,13 +119,32 @@ class ChangelogWriter:
             self._value = _json_bytes
 
     def get(self, key: str) -> Any:
-        return self.data.get(key)
+        return self._decoded(self.data.get(key))
+
+    def _decoded(self, stored: Any) -> Any:
+        return json.loads(stored) if self._packed and isinstance(stored, bytes) else stored
+
+    def entries(self, limit: int) -> Iterator[tuple[str, Any]]:
+        """The first `limit` entries in last-update order, values decoded one by one as the caller reads on."""
+        return ((key, self._decoded(stored)) for key, stored in itertools.islice(self.data.items(), limit))
+
+    def pack_recovered(self) -> int:
+        """Packs the values faust's recovery stored decoded (keeps the order); how many it packed."""
+        if not self._packed or not self._keep_values:
+            return 0
+        data, packed = self.data, 0
+        for key, stored in data.items():
+            if not isinstance(stored, bytes):
+                data[key] = self._value(stored)  # replacing a value keeps the key's place
+                packed += 1
+        return packed
 
     def set(self, partition: int, key: str, value: Any) -> None:
         if key in self.data:
             del self.data[key]  # keep the store in last-update order (eviction scans from the front)
-        self.data[key] = value if self._keep_values else True
-        self._publisher.publish(self._topic, self._key(key), self._value(value), partition=partition)
+        encoded = self._value(value)
+        self.data[key] = (encoded if self._packed else value) if self._keep_values else True
+        self._publisher.publish(self._topic, self._key(key), encoded, partition=partition)
 
     def delete(self, partition: int, key: str) -> None:
         del self.data[key]
@@ -161,8 +186,8 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
     edge_codec = make_codec("edge", cfg.registry_url, cfg.edges_topic)
     letter_codec = make_codec("dead_letter", cfg.registry_url, cfg.dlq_topic)
     run_codec = make_codec("run", cfg.registry_url, cfg.runs_topic)
-    changelog = ChangelogWriter(seen_table, publisher)
-    run_changelog = ChangelogWriter(run_table, publisher)
+    changelog = ChangelogWriter(seen_table, publisher, packed=True)
+    run_changelog = ChangelogWriter(run_table, publisher, packed=True)
     handler = EventHandler(
         Topics(events=cfg.events_topic, edges=cfg.edges_topic, runs=cfg.runs_topic, dlq=cfg.dlq_topic),
         Codecs(event=event_codec, edge=edge_codec, run=run_codec, letter=letter_codec),
@@ -216,21 +241,32 @@ def _new_app(cfg: ProcessorConfig) -> faust.App:
 def _wire_eviction(
     app: faust.App, retention_ms: int, changelog: ChangelogWriter, run_changelog: ChangelogWriter
 ) -> None:
-    """The timer that bounds both tables: dedup entries and run states older than the retention go."""
-    store, run_store = changelog.data, run_changelog.data
+    """The timer that bounds both tables: dedup entries and run states older than the retention go. Out of
+    recovery it also packs the values faust's recovery (at start-up, or of a partition this worker took over)
+    stored decoded (`ChangelogWriter`, `packed`): a scan of the values, ~25 ms at 235,000."""
 
     @app.timer(interval=EVICT_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def evict_expired() -> None:
-        window = itertools.islice(store.items(), EVICT_LIMIT + 1)
-        for key in dedup.expired(window, now_ms(), retention_ms, EVICT_LIMIT):
-            changelog.delete(store[key][0], key)
-            metrics.DEDUP_EVICTED.inc()
-        # Run states are kept in last-update order; a run silent for the retention is forgotten (a later
-        # event of it starts a fresh, partial state: docs/operations.md, "lateness").
-        run_window = itertools.islice(run_store.items(), EVICT_LIMIT + 1)
-        for key in runs.expired(run_window, now_ms(), retention_ms, EVICT_LIMIT):
-            run_changelog.delete(run_store[key]["p"], key)
-            metrics.RUNS_EVICTED.inc()
+        recovery = getattr(app.tables, "recovery", None)
+        if not app.in_recovery and recovery is not None and recovery.completed.is_set():
+            changelog.pack_recovered()
+            run_changelog.pack_recovered()
+        evict(changelog, run_changelog, now_ms(), retention_ms)
+
+
+def evict(changelog: ChangelogWriter, run_changelog: ChangelogWriter, now: int, retention_ms: int) -> tuple[int, int]:
+    """One eviction pass over both tables (at most EVICT_LIMIT of each); how many entries of each went."""
+    seen_gone = dedup.expired(changelog.entries(EVICT_LIMIT + 1), now, retention_ms, EVICT_LIMIT)
+    for key in seen_gone:
+        changelog.delete(changelog.get(key)[0], key)
+        metrics.DEDUP_EVICTED.inc()
+    # Run states are kept in last-update order; a run silent for the retention is forgotten (a later
+    # event of it starts a fresh, partial state: docs/operations.md, "lateness").
+    runs_gone = runs.expired(run_changelog.entries(EVICT_LIMIT + 1), now, retention_ms, EVICT_LIMIT)
+    for key in runs_gone:
+        run_changelog.delete(run_changelog.get(key)["p"], key)
+        metrics.RUNS_EVICTED.inc()
+    return len(seen_gone), len(runs_gone)
 
 
 def _wire_openlineage(app: faust.App, cfg: ProcessorConfig, handler: EventHandler) -> None:

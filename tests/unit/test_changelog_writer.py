@@ -8,7 +8,7 @@ from typing import Any
 
 import faust
 
-from processors.worker.app import CHANGELOG_SAMPLE_VALUES, ChangelogWriter, _json_bytes
+from processors.worker.app import CHANGELOG_SAMPLE_VALUES, ChangelogWriter, _json_bytes, evict
 
 
 class Recording:
@@ -46,3 +46,58 @@ def test_changelog_records_are_the_bytes_faust_itself_writes_and_the_direct_path
             assert writer.get(key) == value
         writer.delete(1, "k:1:é")
         assert out.sent[-1][2] is None and writer.get("k:1:é") is None
+
+
+def test_a_packed_store_holds_the_record_bytes_and_reads_back_what_was_written() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        app = faust.App("changelog-writer-packed", broker="kafka://127.0.0.1:9", store="memory://", datadir=tmp)
+        table = app.Table("state", default=None, partitions=4, key_type=str)
+        out = Recording()
+        writer = ChangelogWriter(table, out, packed=True)  # type: ignore[arg-type]
+        for i, value in enumerate(VALUES):
+            key = f"k:{i}"
+            writer.set(i % 4, key, value)
+            assert table.data[key] == out.sent[-1][2]  # the store holds the record's own bytes
+            assert writer.get(key) == value
+        # faust's recovery stores decoded values: read as they are, then packed in place, order kept
+        table.data["recovered"] = {"u": 5, "p": 1, "ids": ["a"]}
+        writer.set(2, "k:0", VALUES[0])  # to the end of the last-update order
+        order = list(table.data)
+        assert writer.get("recovered") == {"u": 5, "p": 1, "ids": ["a"]}
+        assert writer.pack_recovered() == 1 and writer.pack_recovered() == 0
+        assert list(table.data) == order and isinstance(table.data["recovered"], bytes)
+        assert writer.get("recovered") == {"u": 5, "p": 1, "ids": ["a"]}
+        # entries: the front of the last-update order, decoded
+        assert [k for k, _ in writer.entries(2)] == order[:2]
+        assert dict(writer.entries(len(order))) == {k: writer.get(k) for k in order}
+
+
+def test_keys_only_store_is_not_packed() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        app = faust.App("changelog-writer-keys", broker="kafka://127.0.0.1:9", store="memory://", datadir=tmp)
+        table = app.Table("state", default=None, partitions=4, key_type=str)
+        writer = ChangelogWriter(table, Recording(), keep_values=False, packed=True)  # type: ignore[arg-type]
+        writer.set(0, "a", {"x": 1})
+        table.data["b"] = {"y": 2}
+        assert table.data["a"] is True and writer.pack_recovered() == 0 and table.data["b"] == {"y": 2}
+
+
+def test_eviction_reads_packed_and_recovered_entries_and_tombstones_them_on_their_partition() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        app = faust.App("changelog-writer-evict", broker="kafka://127.0.0.1:9", store="memory://", datadir=tmp)
+        seen_table = app.Table("dedup", default=None, partitions=4, key_type=str)
+        run_table = app.Table("runs", default=None, partitions=4, key_type=str)
+        out = Recording()
+        seen = ChangelogWriter(seen_table, out, packed=True)  # type: ignore[arg-type]
+        run_states = ChangelogWriter(run_table, out, packed=True)  # type: ignore[arg-type]
+        seen_table.data["e-recovered"] = [2, 10, 1_000]  # as faust's recovery stores it: decoded
+        seen.set(3, "e-old", [3, 11, 1_500])
+        seen.set(1, "e-live", [1, 12, 9_000])
+        run_states.set(1, "r-old", {"run_id": "r-old", "u": 1_200, "p": 1})
+        run_table.data["r-live"] = {"run_id": "r-live", "u": 8_500, "p": 2}
+        out.sent.clear()
+        assert evict(seen, run_states, now=10_000, retention_ms=5_000) == (2, 1)
+        assert list(seen_table.data) == ["e-live"] and list(run_table.data) == ["r-live"]
+        tombstones = {(topic, key, partition) for topic, key, value, partition in out.sent if value is None}
+        assert len(tombstones) == len(out.sent) == 3
+        assert {(k, p) for _, k, p in tombstones} == {(b'"e-recovered"', 2), (b'"e-old"', 3), (b'"r-old"', 1)}
