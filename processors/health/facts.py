@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from sys import intern
 from typing import Any
 
 from processors.health.config import parse_duration
@@ -33,9 +34,9 @@ def pending_run(record: Mapping[str, Any], started: bool) -> PendingRun:
     ended = record.get("ended_at") if status in TERMINAL or status in SIGNALS else None
     return PendingRun(
         revision=record["revision"],
-        job=identity.job_id(record["job_namespace"], record["job_name"]),
-        kind=record.get("job_kind") or "OTHER",
-        status=status,
+        job=intern(identity.job_id(record["job_namespace"], record["job_name"])),
+        kind=intern(record.get("job_kind") or "OTHER"),
+        status=intern(status),
         started_at=record["started_at"],
         ended_at=ended,
         inputs=_artifacts(record, "inputs"),
@@ -52,7 +53,17 @@ def end_order(run: PendingRun) -> int:
 
 def _artifacts(record: Mapping[str, Any], side: str) -> list[Artifact]:
     items = record.get(side, ())
-    return [Artifact(a["kind"], a["namespace"], a["name"], a.get("version"), a.get("facets")) for a in items]
+    return [artifact(a["kind"], a["namespace"], a["name"], a.get("version"), a.get("facets")) for a in items]
+
+
+def artifact(kind: str, namespace: str, name: str, version: str | None, facets: str | None) -> Artifact:
+    """An Artifact whose strings are interned: the runs awaiting their facts name the same few thousand
+    artifacts again and again (one copy each instead of one per run: docs/performance.md, "Worker memory")."""
+    return Artifact(intern(kind), intern(namespace), intern(name), _intern(version), _intern(facets))
+
+
+def _intern(text: str | None) -> str | None:
+    return None if text is None else intern(text)
 
 
 def design_time(facets: str | None) -> bool:

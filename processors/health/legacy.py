@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from processors.health import facts
 from processors.health.state import (
-    Artifact,
     Done,
     DriftMark,
     MissingIO,
@@ -91,8 +91,8 @@ def run(value: dict[str, Any]) -> PendingRun:
         status=value["status"],
         started_at=value["s"],
         ended_at=value["e"],
-        inputs=[Artifact(*a) for a in value["in"]],
-        outputs=[Artifact(*a) for a in value["out"]],
+        inputs=[facts.artifact(*a) for a in value["in"]],
+        outputs=[facts.artifact(*a) for a in value["out"]],
         facets=value["facets"],
         started=bool(value.get("started")),
     )

@@ -21,9 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from processors.health import legacy
+from processors.health import facts, legacy
 from processors.health.state import (
-    Artifact,
     Done,
     DriftMark,
     HealthState,
@@ -167,7 +166,7 @@ def run_from_row(row: list[Any]) -> PendingRun:
     revision, job, kind, status, started_at, ended_at, inputs, outputs, facets, started = row
     return PendingRun(
         revision, job, kind, status, started_at, ended_at,
-        [Artifact(*a) for a in inputs], [Artifact(*a) for a in outputs], facets, bool(started),
+        [facts.artifact(*a) for a in inputs], [facts.artifact(*a) for a in outputs], facets, bool(started),
     )  # fmt: skip
 
 

@@ -236,3 +236,20 @@ def test_an_old_node_missing_trailing_fields_takes_their_defaults() -> None:
     state = _restored([("n:feature:feast/f", value[:-1])])
     assert state.nodes["feature:feast/f"].signals == []
     assert state.nodes["feature:feast/f"].updates == [30, 90]
+
+
+def test_runs_awaiting_their_facts_share_one_copy_of_each_artifact_string() -> None:
+    # two Run records decoded apart (as from the runs topic: distinct string objects of equal text)
+    records = [json.loads(json.dumps(_run(f"r{i}", "etl/load", "COMPLETE", 10, 20, [RAW], [FEAT]))) for i in (1, 2)]
+    assert records[0]["inputs"][0]["name"] is not records[1]["inputs"][0]["name"]
+    engine = HealthEngine(HealthConfig(lateness_ms=10**9))  # nothing settles: both stay pending
+    for record in records:
+        engine.add_run(record)
+    one, two = engine.pending["r1"], engine.pending["r2"]
+    for a, b in ((one.inputs[0], two.inputs[0]), (one.outputs[0], two.outputs[0])):
+        assert (a.kind, a.namespace, a.name, a.version, a.facets) == (b.kind, b.namespace, b.name, b.version, b.facets)
+        assert a.namespace is b.namespace and a.name is b.name and a.version is b.version
+    assert one.inputs[0].facets is two.inputs[0].facets == SLA and one.job is two.job
+    # and so do the runs restored from the persisted form
+    restored = _restored([(k, engine.export(k)) for k in sorted(engine.take_dirty())])
+    assert restored.pending["r1"].inputs[0].name is restored.pending["r2"].inputs[0].name is one.inputs[0].name
