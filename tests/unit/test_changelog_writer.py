@@ -3,10 +3,13 @@ would send (so faust's recovery reads them back), and the direct JSON path is th
 
 from __future__ import annotations
 
+import json
 import tempfile
 from typing import Any
 
 import faust
+import pytest
+from cramjam import lz4
 
 from processors.worker.app import CHANGELOG_SAMPLE_VALUES, ChangelogWriter, _json_bytes, evict
 
@@ -48,16 +51,20 @@ def test_changelog_records_are_the_bytes_faust_itself_writes_and_the_direct_path
         assert out.sent[-1][2] is None and writer.get("k:1:é") is None
 
 
-def test_a_packed_store_holds_the_record_bytes_and_reads_back_what_was_written() -> None:
+@pytest.mark.parametrize("pack", ["json", "lz4"])
+def test_a_packed_store_holds_the_record_bytes_and_reads_back_what_was_written(pack: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         app = faust.App("changelog-writer-packed", broker="kafka://127.0.0.1:9", store="memory://", datadir=tmp)
         table = app.Table("state", default=None, partitions=4, key_type=str)
         out = Recording()
-        writer = ChangelogWriter(table, out, packed=True)  # type: ignore[arg-type]
+        writer = ChangelogWriter(table, out, pack=pack)  # type: ignore[arg-type]
         for i, value in enumerate(VALUES):
             key = f"k:{i}"
             writer.set(i % 4, key, value)
-            assert table.data[key] == out.sent[-1][2]  # the store holds the record's own bytes
+            record = out.sent[-1][2]
+            assert record is not None and json.loads(record) == value  # the changelog record: JSON, as before
+            # the store holds the record's own bytes, or those bytes compressed
+            assert table.data[key] == (bytes(lz4.compress_block(record)) if pack == "lz4" else record)
             assert writer.get(key) == value
         # faust's recovery stores decoded values: read as they are, then packed in place, order kept
         table.data["recovered"] = {"u": 5, "p": 1, "ids": ["a"]}
@@ -76,7 +83,7 @@ def test_keys_only_store_is_not_packed() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         app = faust.App("changelog-writer-keys", broker="kafka://127.0.0.1:9", store="memory://", datadir=tmp)
         table = app.Table("state", default=None, partitions=4, key_type=str)
-        writer = ChangelogWriter(table, Recording(), keep_values=False, packed=True)  # type: ignore[arg-type]
+        writer = ChangelogWriter(table, Recording(), keep_values=False, pack="json")  # type: ignore[arg-type]
         writer.set(0, "a", {"x": 1})
         table.data["b"] = {"y": 2}
         assert table.data["a"] is True and writer.pack_recovered() == 0 and table.data["b"] == {"y": 2}
@@ -88,8 +95,8 @@ def test_eviction_reads_packed_and_recovered_entries_and_tombstones_them_on_thei
         seen_table = app.Table("dedup", default=None, partitions=4, key_type=str)
         run_table = app.Table("runs", default=None, partitions=4, key_type=str)
         out = Recording()
-        seen = ChangelogWriter(seen_table, out, packed=True)  # type: ignore[arg-type]
-        run_states = ChangelogWriter(run_table, out, packed=True)  # type: ignore[arg-type]
+        seen = ChangelogWriter(seen_table, out, pack="json")  # type: ignore[arg-type]
+        run_states = ChangelogWriter(run_table, out, pack="lz4")  # type: ignore[arg-type]
         seen_table.data["e-recovered"] = [2, 10, 1_000]  # as faust's recovery stores it: decoded
         seen.set(3, "e-old", [3, 11, 1_500])
         seen.set(1, "e-live", [1, 12, 9_000])
@@ -101,3 +108,11 @@ def test_eviction_reads_packed_and_recovered_entries_and_tombstones_them_on_thei
         tombstones = {(topic, key, partition) for topic, key, value, partition in out.sent if value is None}
         assert len(tombstones) == len(out.sent) == 3
         assert {(k, p) for _, k, p in tombstones} == {(b'"e-recovered"', 2), (b'"e-old"', 3), (b'"r-old"', 1)}
+
+
+def test_an_unknown_pack_is_refused() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        app = faust.App("changelog-writer-bad", broker="kafka://127.0.0.1:9", store="memory://", datadir=tmp)
+        table = app.Table("state", default=None, partitions=4, key_type=str)
+        with pytest.raises(ValueError, match="pack"):
+            ChangelogWriter(table, Recording(), pack="gzip")  # type: ignore[arg-type]
