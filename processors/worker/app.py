@@ -91,7 +91,7 @@ class ChangelogWriter:
 
     `pack` keeps each value in the store as bytes, decoded on `get`: "json", its changelog record's own bytes
     (compact JSON); "lz4", those bytes compressed (an LZ4 block, ~2 us each way). A run's merged state as a
-    dict of lists and strings takes ~3.5 KB of Python objects, as its JSON ~1.3 KB, compressed ~0.65 KB
+    dict of lists and strings takes ~3.3 KB of Python objects, as its JSON ~1.3 KB, compressed ~0.7 KB
     (docs/performance.md, "Worker memory"). faust's recovery fills the store with decoded values; `get`
     reads both forms and `pack_recovered` packs the recovered ones.
     """

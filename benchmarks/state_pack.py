@@ -1,0 +1,150 @@
+"""How the worker's state stores hold their values: the e2e workload's events handled in process by the real
+`EventHandler` and `ChangelogWriter` (no Kafka), once per form of the run-state store: unpacked (the decoded
+dict), "json" (the changelog record's bytes), "lz4" (those bytes as an LZ4 block). Alternating rounds;
+per form the median handling time per event and the bytes of Python objects its run-state store holds.
+
+Writes benchmarks/results/experiments/state-pack.json. Run with `python -m benchmarks.state_pack`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import faust
+
+from benchmarks.e2e import machine
+from processors.lineage.handling import Codecs, EventHandler, Topics
+from processors.worker.app import TAKE_MAX, ChangelogWriter
+from producers.simulator import Simulator
+from schemas.codec import make_codec
+
+RESULTS = Path(__file__).parent / "results" / "experiments"
+PACKS = ("", "json", "lz4")
+
+
+@dataclass
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: float | None = None
+    headers: Any = None
+
+
+class Discard:
+    """The handler's output: nothing is kept (this measures handling and the state, not Kafka)."""
+
+    def publish(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+        partition: int | None = None,
+        timestamp: int | None = None,
+    ) -> None:
+        return None
+
+
+def workload(events: int, seeds: int) -> list[Message]:
+    """The e2e workload's messages (duplicates and malformed ones included), `events` valid ones per seed."""
+    codec = make_codec("lineage_event")
+    out: list[Message] = []
+    for seed in range(7, 7 + seeds):
+        for m in Simulator(codec, seed=seed).messages(events):
+            value = codec.encode(m.event.to_record()) if m.event is not None else (m.payload or b"")
+            out.append(Message("events", 0, len(out), m.key, value, time.time()))
+    return out
+
+
+def deep_size(obj: Any, seen: set[int]) -> int:
+    """Bytes of the Python objects reachable from `obj` (each counted once)."""
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    size = sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        size += sum(deep_size(k, seen) + deep_size(v, seen) for k, v in obj.items())
+    elif isinstance(obj, list | tuple):
+        size += sum(deep_size(v, seen) for v in obj)
+    return size
+
+
+def one_round(messages: list[Message], pack: str, datadir: str) -> tuple[float, int, int]:
+    """Handling time per event (us), the run-state store's values in bytes, and how many runs it holds."""
+    app = faust.App(
+        f"state-pack-{pack or 'none'}-{time.time_ns()}",
+        broker="kafka://127.0.0.1:9",
+        store="memory://",
+        datadir=datadir,
+    )
+    out = Discard()
+    seen = ChangelogWriter(app.Table("dedup", default=None, partitions=1, key_type=str), out, pack="json")  # type: ignore[arg-type]
+    run_table = app.Table("runs", default=None, partitions=1, key_type=str)
+    run_states = ChangelogWriter(run_table, out, pack=pack)  # type: ignore[arg-type]
+    codecs = Codecs(
+        event=make_codec("lineage_event"),
+        edge=make_codec("edge"),
+        run=make_codec("run"),
+        letter=make_codec("dead_letter"),
+    )
+    handler = EventHandler(
+        Topics(events="events", edges="edges", runs="runs", dlq="dlq"), codecs, out, seen, run_states
+    )
+    started = time.perf_counter()
+    for i in range(0, len(messages), TAKE_MAX):
+        handler.handle_batch(messages[i : i + TAKE_MAX], time.time_ns() // 1_000_000)
+    per_event = (time.perf_counter() - started) / len(messages) * 1e6
+    held = deep_size(list(run_table.data.values()), set())
+    return per_event, held, len(run_table.data)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--events", type=int, default=50_000, help="valid events per seed")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--out", type=Path, default=RESULTS / "state-pack.json")
+    args = p.parse_args()
+    messages = workload(args.events, args.seeds)
+    times: dict[str, list[float]] = {pack: [] for pack in PACKS}
+    held: dict[str, int] = {}
+    runs = 0
+    with tempfile.TemporaryDirectory() as datadir:
+        for _ in range(args.rounds):
+            for pack in PACKS:
+                per_event, held[pack], runs = one_round(messages, pack, datadir)
+                times[pack].append(round(per_event, 1))
+    result = {
+        "benchmark": "state_pack",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        "messages": len(messages),
+        "runs_held": runs,
+        "handle_us_per_event": {pack or "unpacked": times[pack] for pack in PACKS},
+        "handle_us_per_event_p50": {pack or "unpacked": median(times[pack]) for pack in PACKS},
+        "run_store_mib": {pack or "unpacked": round(held[pack] / 2**20, 1) for pack in PACKS},
+        "run_store_bytes_per_run": {pack or "unpacked": round(held[pack] / max(runs, 1)) for pack in PACKS},
+        "notes": "in process, no Kafka: the real EventHandler and ChangelogWriter over the e2e workload (simulator "
+        "seeds 7..); the dedup store packed 'json' in every round; the run-state store in the form named; sizes are "
+        "the Python objects its values hold (keys not counted, strings shared between values counted once)",
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("handle_us_per_event_p50", "run_store_mib", "run_store_bytes_per_run")}))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
