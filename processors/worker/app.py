@@ -8,6 +8,7 @@ flushes the publisher before every offset commit. No decision logic here.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -36,6 +37,7 @@ EVICT_LIMIT = 200_000
 TAKE_MAX = 1_000
 TAKE_WITHIN_S = 0.05
 PASS_CHUNK = 20_000  # artifacts per slice of a health timer pass
+PACK_CHUNK = 20_000  # keys per slice of the scan packing recovered state values (~2 ms)
 METADATA_MAX_AGE_MS = 30_000
 # faust creates the changelog topics; on a cluster whose default is ~1 MB a 4 MB event's run state would not fit
 CHANGELOG_CONFIG = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
@@ -138,16 +140,22 @@ class ChangelogWriter:
         """The first `limit` entries in last-update order, values decoded one by one as the caller reads on."""
         return ((key, self._decoded(stored)) for key, stored in itertools.islice(self.data.items(), limit))
 
-    def pack_recovered(self) -> int:
-        """Packs the values faust's recovery stored decoded (keeps the order); how many it packed."""
+    def pack_recovered(self, chunk: int = PACK_CHUNK) -> Iterator[int]:
+        """Packs the values faust's recovery stored decoded (keeps the order), `chunk` keys at a time: yields
+        how many of each chunk it packed, so that the caller can let the event loop run in between (the
+        store may change there: a key deleted meanwhile is skipped, one written meanwhile holds bytes)."""
         if not self._packed or not self._keep_values:
-            return 0
-        data, packed = self.data, 0
-        for key, stored in data.items():
-            if not isinstance(stored, bytes):
-                data[key] = self._pack(self._value(stored))  # replacing a value keeps the key's place
-                packed += 1
-        return packed
+            return
+        data = self.data
+        keys = list(data)  # a C-speed copy (~2 ms at 235,000 keys); the values are read chunk by chunk
+        for start in range(0, len(keys), chunk):
+            packed = 0
+            for key in keys[start : start + chunk]:
+                stored = data.get(key)
+                if stored is not None and not isinstance(stored, bytes):
+                    data[key] = self._pack(self._value(stored))  # replacing a value keeps the key's place
+                    packed += 1
+            yield packed
 
     def set(self, partition: int, key: str, value: Any) -> None:
         if key in self.data:
@@ -254,14 +262,16 @@ def _wire_eviction(
 ) -> None:
     """The timer that bounds both tables: dedup entries and run states older than the retention go. Out of
     recovery it also packs the values faust's recovery (at start-up, or of a partition this worker took over)
-    stored decoded (`ChangelogWriter`, `pack`): a scan of the values, ~25 ms at 235,000."""
+    stored decoded (`ChangelogWriter`, `pack`): a scan of the values, ~25 ms at 235,000, in chunks of
+    PACK_CHUNK keys with the event loop free in between."""
 
     @app.timer(interval=EVICT_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def evict_expired() -> None:
         recovery = getattr(app.tables, "recovery", None)
         if not app.in_recovery and recovery is not None and recovery.completed.is_set():
-            changelog.pack_recovered()
-            run_changelog.pack_recovered()
+            for writer in (changelog, run_changelog):
+                for _ in writer.pack_recovered():
+                    await asyncio.sleep(0)  # a chunk at a time: the handlers run in between
         evict(changelog, run_changelog, now_ms(), retention_ms)
 
 
