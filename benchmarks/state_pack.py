@@ -25,12 +25,13 @@ from processors.health.config import HealthConfig
 from processors.health.engine import HealthEngine
 from processors.health.state import PendingRun
 from processors.lineage.handling import Codecs, EventHandler, Topics
-from processors.worker.app import TAKE_MAX, ChangelogWriter
+from processors.worker.app import DEDUP_PACK, RUN_STATE_PACK, TAKE_MAX, ChangelogWriter
 from producers.simulator import Simulator
 from schemas.codec import make_codec
 
 RESULTS = Path(__file__).parent / "results" / "experiments"
-PACKS = ("", "json", "lz4")
+PACKS = ("", "json", "lz4")  # unpacked, the JSON bytes, an LZ4 block
+assert RUN_STATE_PACK in PACKS  # the worker's own form is among those measured
 
 
 @dataclass
@@ -99,9 +100,9 @@ def one_round(
         datadir=datadir,
     )
     out = Discard(runs)
-    seen = ChangelogWriter(app.Table("dedup", default=None, partitions=1, key_type=str), out, pack="json")  # type: ignore[arg-type]
+    seen = ChangelogWriter(app.Table("dedup", default=None, partitions=1, key_type=str), out, pack=DEDUP_PACK)
     run_table = app.Table("runs", default=None, partitions=1, key_type=str)
-    run_states = ChangelogWriter(run_table, out, pack=pack)  # type: ignore[arg-type]
+    run_states = ChangelogWriter(run_table, out, pack=pack)
     codecs = Codecs(
         event=make_codec("lineage_event"),
         edge=make_codec("edge"),
@@ -159,7 +160,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as datadir:
         for r in range(args.rounds):
             for pack in PACKS:
-                keep = records if r == 0 and pack == "lz4" else None
+                keep = records if r == 0 and pack == RUN_STATE_PACK else None
                 per_event, held[pack], runs = one_round(messages, pack, datadir, keep)
                 times[pack].append(round(per_event, 1))
     pending = pending_runs(records)
@@ -178,11 +179,14 @@ def main() -> int:
             "interned": round(pending["held_bytes"] / 2**20, 1),
             "one_copy_per_run": round(pending["held_bytes_unshared"] / 2**20, 1),
         },
-        "notes": "in process, no Kafka: the real EventHandler and ChangelogWriter over the e2e workload (simulator "
-        "seeds 7..); the dedup store packed 'json' in every round; the run-state store in the form named; sizes are "
-        "the Python objects its values hold (keys not counted, strings shared between values counted once); "
-        "health_pending_mib: every run record of the first lz4 round held by the health engine as a run awaiting "
-        "its facts, its strings counted once (interned, as the engine holds them) and once per run naming them",
+        "notes": (
+            "in process, no Kafka: the real EventHandler and ChangelogWriter over the e2e workload (simulator "
+            "seeds 7..); the dedup store in the worker's form (DEDUP_PACK) in every round; the run-state store "
+            "in the form named; sizes are the Python objects its values hold (keys not counted, strings shared "
+            "between values counted once); health_pending_mib: every run record of the first round in the "
+            "worker's form held by the health engine as a run awaiting its facts, its strings counted once "
+            "(interned, as the engine holds them) and once per run naming them"
+        ),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

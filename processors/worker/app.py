@@ -24,7 +24,7 @@ from prometheus_client import start_http_server
 from processors import metrics
 from processors.config import ProcessorConfig
 from processors.lineage import dedup, runs
-from processors.lineage.handling import Codecs, EventHandler, Topics
+from processors.lineage.handling import Codecs, EventHandler, Output, Topics
 from processors.worker.commits import CommitGuard
 from processors.worker.publisher import Publisher
 from schemas.codec import make_codec
@@ -38,6 +38,10 @@ TAKE_MAX = 1_000
 TAKE_WITHIN_S = 0.05
 PASS_CHUNK = 20_000  # artifacts per slice of a health timer pass
 PACK_CHUNK = 20_000  # keys per slice of the scan packing recovered state values (~2 ms)
+# How the two state stores hold their values (ChangelogWriter): a dedup value is ~25 bytes of JSON (compression
+# would add to it), a run state's ~1.3 KB (benchmarks/state_pack.py measures the forms)
+DEDUP_PACK = "json"
+RUN_STATE_PACK = "lz4"
 METADATA_MAX_AGE_MS = 30_000
 # faust creates the changelog topics; on a cluster whose default is ~1 MB a 4 MB event's run state would not fit
 CHANGELOG_CONFIG = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
@@ -98,7 +102,7 @@ class ChangelogWriter:
     reads both forms and `pack_recovered` packs the recovered ones.
     """
 
-    def __init__(self, table: Any, publisher: Publisher, keep_values: bool = True, pack: str = "") -> None:
+    def __init__(self, table: Any, publisher: Output, keep_values: bool = True, pack: str = "") -> None:
         if pack not in ("", "json", "lz4"):
             raise ValueError(f"pack: '', 'json' or 'lz4', not {pack!r}")
         self.data = table.data  # faust's table store, which this writer keeps in last-update order
@@ -204,9 +208,8 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
     edge_codec = make_codec("edge", cfg.registry_url, cfg.edges_topic)
     letter_codec = make_codec("dead_letter", cfg.registry_url, cfg.dlq_topic)
     run_codec = make_codec("run", cfg.registry_url, cfg.runs_topic)
-    # dedup values are ~25 bytes of JSON (compression would add to them); a run state's are ~1.3 KB
-    changelog = ChangelogWriter(seen_table, publisher, pack="json")
-    run_changelog = ChangelogWriter(run_table, publisher, pack="lz4")
+    changelog = ChangelogWriter(seen_table, publisher, pack=DEDUP_PACK)
+    run_changelog = ChangelogWriter(run_table, publisher, pack=RUN_STATE_PACK)
     handler = EventHandler(
         Topics(events=cfg.events_topic, edges=cfg.edges_topic, runs=cfg.runs_topic, dlq=cfg.dlq_topic),
         Codecs(event=event_codec, edge=edge_codec, run=run_codec, letter=letter_codec),
