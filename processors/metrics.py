@@ -44,6 +44,12 @@ OPENLINEAGE_IN = Counter(
     "mapped_by_api (the HTTP ingest's raw copies, skipped)",
     ["result"],
 )
+OPENLINEAGE_ROUTED = Counter(
+    "upriver_processor_openlineage_routed_total",
+    "Accepted OpenLineage events by where they were handled: in_place (this process owns the run's partition) or "
+    "events_topic (sent on to the process that owns it)",
+    ["route"],
+)
 
 # ---- health (processors/health/engine.py) ------------------------------------------------------------------
 HEALTH_RUNS_IN = Counter("upriver_health_runs_total", "Run records read by the health processor")

@@ -20,3 +20,6 @@ OPENLINEAGE = "openlineage.events"
 # itself (upriver/http/ingest.py): the sink keeps it as received, the worker does not map it again.
 MAPPED_HEADER = "upriver-mapped"
 MAPPED_VALUE = b"1"
+# The header on an events-topic message the worker mapped from an OpenLineage topic message and sent on to the
+# process owning its run ("partition/offset" of that message): its dedup position (processors/lineage/dedup.py).
+ORIGIN_HEADER = "upriver-origin"

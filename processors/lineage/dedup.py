@@ -3,6 +3,11 @@
 State per event_id is where it was first seen (partition, offset) and when. Seeing the same message
 again at the same position is a replay after a restart (process it again; storage is idempotent),
 anywhere else it is a duplicate (drop it). Entries older than the retention are evicted.
+
+An event mapped from an OpenLineage topic message is placed by that message (its `origin`: the partition and
+offset it was read at), whether the worker handled it where it read it or sent it on to the events topic
+(with the origin in a header, processors/lineage/handling.py): a replay of the OpenLineage message after a
+crash is a REPLAY on either path, and the same event id sent again by the producer a DUPLICATE.
 """
 
 from __future__ import annotations
@@ -19,20 +24,27 @@ class Verdict(Enum):
     REPLAY = "replay"
 
 
-# The stored value: [partition, offset, seen_at_ms] (a JSON list in the changelog).
+# The stored value (a JSON list in the changelog): [partition, offset, seen_at_ms] for an event read from the
+# events topic at (partition, offset); [partition, offset, seen_at_ms, origin_partition] for one mapped from the
+# OpenLineage message at (origin_partition, offset). `partition` is the table partition holding the entry.
 Seen = Sequence[int]
+Origin = tuple[int, int]  # (partition, offset) of the OpenLineage topic message an event was mapped from
 
 
-def seen(partition: int, offset: int, now_ms: int) -> list[int]:
-    return [partition, offset, now_ms]
+def seen(partition: int, offset: int, now_ms: int, origin: Origin | None = None) -> list[int]:
+    if origin is None:
+        return [partition, offset, now_ms]
+    return [partition, origin[1], now_ms, origin[0]]
 
 
-def decide(prior: Seen | None, partition: int, offset: int) -> Verdict:
+def decide(prior: Seen | None, partition: int, offset: int, origin: Origin | None = None) -> Verdict:
     if prior is None:
         return Verdict.NEW
-    if prior[0] == partition and prior[1] == offset:
-        return Verdict.REPLAY
-    return Verdict.DUPLICATE
+    if origin is None:
+        same = len(prior) == 3 and prior[0] == partition and prior[1] == offset
+    else:
+        same = len(prior) == 4 and prior[3] == origin[0] and prior[1] == origin[1]
+    return Verdict.REPLAY if same else Verdict.DUPLICATE
 
 
 def expired(entries: Iterable[tuple[Any, Seen]], now_ms: int, retention_ms: int, limit: int) -> list[Any]:

@@ -15,7 +15,8 @@ publish again. tests/unit/test_handling_faults.py kills the handler at every ste
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,9 +24,9 @@ from processors import metrics
 from processors.lineage import dedup, runs, validation
 from schemas import openlineage
 from schemas.codec import Codec
-from schemas.keys import partition_key
+from schemas.keys import partition_key, partition_of
 from schemas.model import DeadLetter
-from schemas.topics import MAPPED_HEADER, MAPPED_VALUE
+from schemas.topics import MAPPED_HEADER, MAPPED_VALUE, ORIGIN_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,12 @@ class Topics:
     edges: str
     runs: str
     dlq: str
+    openlineage: str = ""
+
+
+# Where the worker stands in its consumer group, asked once per OpenLineage batch: (the events topic's partition
+# count, the events-topic partitions this process owns now), or None when it does not know (not yet assigned).
+Placement = Callable[[], "tuple[int, AbstractSet[int]] | None"]
 
 
 @dataclass(frozen=True)
@@ -113,30 +120,61 @@ def _ts(msg: Message) -> int | None:
     return int(msg.timestamp * 1000) if msg.timestamp else None
 
 
+def _pairs(msg: Message) -> Iterable[tuple[str, Any]]:
+    headers = msg.headers or ()
+    return headers.items() if isinstance(headers, Mapping) else headers
+
+
+def origin_of(msg: Message) -> dedup.Origin | None:
+    """The OpenLineage message an events-topic message was mapped from (header ORIGIN_HEADER, "partition/offset"),
+    or None: an event emitted as Avro, or through the HTTP ingest."""
+    for name, value in _pairs(msg):
+        if name == ORIGIN_HEADER and value:
+            text = value.decode() if isinstance(value, bytes) else str(value)
+            partition, _, offset = text.partition("/")
+            return int(partition), int(offset)
+    return None
+
+
 def mapped_by_api(msg: Message) -> bool:
     """Whether an OpenLineage topic message is the raw copy of an event the HTTP ingest mapped and published
     itself (header `upriver-mapped: 1`, upriver/http/ingest.py): mapping it again would only make a duplicate."""
-    headers = msg.headers or ()
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    return any(name == MAPPED_HEADER and value in (MAPPED_VALUE, MAPPED_VALUE.decode()) for name, value in pairs)
+    return any(name == MAPPED_HEADER and value in (MAPPED_VALUE, MAPPED_VALUE.decode()) for name, value in _pairs(msg))
 
 
 class EventHandler:
+    """`placement` (None: always as below) says which runs an OpenLineage event may be handled for where it was
+    read: a run whose events-topic partition (`schemas.keys.partition_of` its run id) this process owns has its
+    state here, on that partition of the tables, whichever way its events come; any other run's event is mapped
+    and sent to the events topic, on that partition, for the process that owns it."""
+
     def __init__(
-        self, topics: Topics, codecs: Codecs, output: Output, seen: StateTable, run_states: StateTable
+        self,
+        topics: Topics,
+        codecs: Codecs,
+        output: Output,
+        seen: StateTable,
+        run_states: StateTable,
+        placement: Placement | None = None,
     ) -> None:
         self.topics = topics
         self.codecs = codecs
         self.output = output
         self.seen = seen
         self.run_states = run_states
+        self.placement = placement
         self.positions = dedup.Positions()
+        self.ol_positions = dedup.Positions()
 
     # ---- the events topic ------------------------------------------------------------------------
 
     def handled(self, topic: str, partition: int, offset: int) -> bool | None:
         """Whether this process handled the message (None: not a topic this handler tracks)."""
-        return self.positions.handled(partition, offset) if topic == self.topics.events else None
+        if topic == self.topics.events:
+            return self.positions.handled(partition, offset)
+        if topic == self.topics.openlineage:
+            return self.ol_positions.handled(partition, offset)
+        return None
 
     def handle_batch(self, messages: Iterable[Message], now: int) -> None:
         """Each message once per process (faust may hand over again what this process handled: its output
@@ -160,8 +198,21 @@ class EventHandler:
         if isinstance(result, validation.Rejection):
             self.reject(msg, result, now)
             return
+        self.merge(result, msg.key, _ts(msg), msg.partition, msg.offset, origin_of(msg), now)
+
+    def merge(
+        self,
+        result: validation.Record,
+        key: bytes | None,
+        ts: int | None,
+        partition: int,
+        offset: int,
+        origin: dedup.Origin | None,
+        now: int,
+    ) -> None:
+        """A valid event into its run's state (on table partition `partition`) and the run's outputs."""
         event_id = result["event_id"]
-        verdict = dedup.decide(self.seen.get(event_id), msg.partition, msg.offset)
+        verdict = dedup.decide(self.seen.get(event_id), partition, offset, origin)
         if verdict is dedup.Verdict.DUPLICATE:
             metrics.DUPLICATES.inc()
             return
@@ -181,50 +232,73 @@ class EventHandler:
         run_value = self.codecs.run.encode(runs.run_record(state, now))
         derived = runs.edges(state, now)
         edge_values = [self.codecs.edge.encode(edge) for edge in derived]
-        ts = _ts(msg)
-        self.output.publish(self.topics.runs, msg.key, run_value, timestamp=ts)
+        self.output.publish(self.topics.runs, key, run_value, timestamp=ts)
         for value in edge_values:
-            self.output.publish(self.topics.edges, msg.key, value, timestamp=ts)
+            self.output.publish(self.topics.edges, key, value, timestamp=ts)
         metrics.EDGES_OUT.inc(len(derived))
         metrics.MESSAGES_OUT.labels("runs").inc()
         metrics.MESSAGES_OUT.labels("edges").inc(len(derived))
         # State after the outputs it implies (the output is flushed before every offset commit).
         if changed:
-            self.run_states.set(msg.partition, run_id, {**state.to_json(), "u": now, "p": msg.partition})
-        self.seen.set(msg.partition, event_id, dedup.seen(msg.partition, msg.offset, now))
+            if prior is not None and prior.get("p", partition) != partition:
+                # held on another partition (a producer whose partitioner is not librdkafka's, with this run's
+                # events handled in place too): one copy only, or a restart could recover the older one
+                self.run_states.delete(prior["p"], run_id)
+            self.run_states.set(partition, run_id, {**state.to_json(), "u": now, "p": partition})
+        self.seen.set(partition, event_id, dedup.seen(partition, offset, now, origin))
 
     # ---- the OpenLineage topic -------------------------------------------------------------------
 
     def translate_openlineage(self, messages: Iterable[Message], now: int) -> None:
-        """OpenLineage JSON -> Avro LineageEvents on the events topic (where `handle` takes them like any
-        other) or, refused with the reason, the dead-letter topic. The event id is derived from the event's
-        content, so a replay after a crash is dropped as a duplicate. The HTTP ingest's raw copies (already
-        mapped by the API) are acknowledged with no output and counted as `mapped_by_api`."""
+        """OpenLineage JSON -> LineageEvents, each handled here like an events-topic event when this process owns
+        its run's partition (`placement`), else sent as Avro to the events topic on that partition (where `handle`
+        takes it, with the OpenLineage message's position in a header: `dedup.Origin`); refused ones go to the
+        dead-letter topic with the reason. The event id is derived from the event's content, so the producer
+        sending it twice is a duplicate. The HTTP ingest's raw copies (already mapped by the API) are
+        acknowledged with no output and counted as `mapped_by_api`. Each message once per process, as in
+        `handle_batch`."""
+        where = self.placement() if self.placement is not None else None
         for msg in messages:
-            if mapped_by_api(msg):
-                metrics.OPENLINEAGE_IN.labels("mapped_by_api").inc()
+            if self.ol_positions.handled(msg.partition, msg.offset):
+                metrics.REDELIVERED.inc()
                 continue
-            try:
-                record = openlineage.to_record(openlineage.decode(msg.value or b""))
-                found = validation.problems(record, now)
-                if found:
-                    raise openlineage.OpenLineageError("; ".join(found))
+            self._translate(msg, where, now)
+            self.ol_positions.mark(msg.partition, msg.offset)
+
+    def _translate(self, msg: Message, where: tuple[int, AbstractSet[int]] | None, now: int) -> None:
+        if mapped_by_api(msg):
+            metrics.OPENLINEAGE_IN.labels("mapped_by_api").inc()
+            return
+        try:
+            record = openlineage.to_record(openlineage.decode(msg.value or b""))
+            found = validation.problems(record, now)
+            if found:
+                raise openlineage.OpenLineageError("; ".join(found))
+            key = partition_key(record["run_id"])
+            origin = (msg.partition, msg.offset)
+            if where is not None and (partition := partition_of(key, where[0])) in where[1]:
+                self.merge(record, key, _ts(msg), partition, msg.offset, origin, now)
+                metrics.OPENLINEAGE_ROUTED.labels("in_place").inc()
+            else:
                 value = self.codecs.event.encode(record)
-                self.output.publish(self.topics.events, partition_key(record["run_id"]), value, timestamp=_ts(msg))
-            except openlineage.OpenLineageError as exc:
-                kind = validation.UNDECODABLE if str(exc).startswith("not JSON") else validation.INVALID
-                self.reject(msg, validation.Rejection(kind, f"OpenLineage: {exc}"), now)
-                metrics.OPENLINEAGE_IN.labels("rejected").inc()
-                continue
-            except Exception as exc:  # one poison message never stops the agent or its batch
-                if not poison(exc):
-                    raise
-                log.exception("OpenLineage message %s/%d/%d failed", msg.topic, msg.partition, msg.offset)
-                reason = f"OpenLineage: {type(exc).__name__}: {exc}"
-                self.reject(msg, validation.Rejection(validation.PROCESSING, reason), now)
-                metrics.OPENLINEAGE_IN.labels("rejected").inc()
-                continue
-            metrics.OPENLINEAGE_IN.labels("accepted").inc()
+                headers: Headers = [(ORIGIN_HEADER, f"{origin[0]}/{origin[1]}".encode())]
+                partition_to = None if where is None else partition_of(key, where[0])
+                self.output.publish(self.topics.events, key, value, headers, partition=partition_to, timestamp=_ts(msg))
+                metrics.OPENLINEAGE_ROUTED.labels("events_topic").inc()
+        except openlineage.OpenLineageError as exc:
+            kind = validation.UNDECODABLE if str(exc).startswith("not JSON") else validation.INVALID
+            self.reject(msg, validation.Rejection(kind, f"OpenLineage: {exc}"), now)
+            metrics.OPENLINEAGE_IN.labels("rejected").inc()
+            return
+        except Exception as exc:  # one poison message never stops the agent or its batch
+            if not poison(exc):
+                raise
+            log.exception("OpenLineage message %s/%d/%d failed", msg.topic, msg.partition, msg.offset)
+            reason = f"OpenLineage: {type(exc).__name__}: {exc}"
+            self.reject(msg, validation.Rejection(validation.PROCESSING, reason), now)
+            metrics.OPENLINEAGE_IN.labels("rejected").inc()
+            return
+        metrics.OPENLINEAGE_IN.labels("accepted").inc()
 
     # ---- dead letters ----------------------------------------------------------------------------
 

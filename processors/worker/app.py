@@ -210,12 +210,14 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
     run_codec = make_codec("run", cfg.registry_url, cfg.runs_topic)
     changelog = ChangelogWriter(seen_table, publisher, pack=DEDUP_PACK)
     run_changelog = ChangelogWriter(run_table, publisher, pack=RUN_STATE_PACK)
+    topics = Topics(cfg.events_topic, cfg.edges_topic, cfg.runs_topic, cfg.dlq_topic, cfg.openlineage_topic)
     handler = EventHandler(
-        Topics(events=cfg.events_topic, edges=cfg.edges_topic, runs=cfg.runs_topic, dlq=cfg.dlq_topic),
+        topics,
         Codecs(event=event_codec, edge=edge_codec, run=run_codec, letter=letter_codec),
         publisher,
         changelog,
         run_changelog,
+        placement=lambda: placement(app, cfg.events_topic),
     )
     app.sensors.add(FlushBeforeCommit(publisher, CommitGuard(handler.handled)))
 
@@ -239,6 +241,15 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
     if cfg.metrics_port:
         start_http_server(cfg.metrics_port, addr=cfg.metrics_host)
     return app
+
+
+def placement(app: faust.App, events_topic: str) -> tuple[int, set[int]] | None:
+    """The events topic's partition count and the partitions of it this worker owns (actively: their table
+    partitions recovered), or None before the first assignment (`EventHandler`, `placement`)."""
+    count = app.consumer.topic_partitions(events_topic) if app.consumer is not None else None
+    if not count:
+        return None
+    return count, {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == events_topic}
 
 
 def _new_app(cfg: ProcessorConfig) -> faust.App:
@@ -294,7 +305,8 @@ def evict(changelog: ChangelogWriter, run_changelog: ChangelogWriter, now: int, 
 
 
 def _wire_openlineage(app: faust.App, cfg: ProcessorConfig, handler: EventHandler) -> None:
-    """OpenLineage JSON from `cfg.openlineage_topic` -> the events topic (processors/lineage/handling.py)."""
+    """OpenLineage JSON from `cfg.openlineage_topic`, handled where read or sent on to the events topic
+    (processors/lineage/handling.py, `EventHandler.translate_openlineage`)."""
     ol_topic = _raw_topic(app, cfg.openlineage_topic, cfg.partitions)
 
     @app.agent(ol_topic, name="openlineage-kafka")

@@ -25,6 +25,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from confluent_kafka import KafkaError, Producer
+from ol_stream import OpenLineageStream, ol_stream
+
 from producers.emitter import LineageEmitter
 from producers.simulator import Simulator
 from schemas.codec import make_codec
@@ -99,9 +102,9 @@ class Pipeline:
         self.restarts = []
         ensure_topics({**settings.kafka_config(), "log_level": 3}, settings.topics)
 
-    def _spawn(self, what: str) -> subprocess.Popen[bytes]:
-        env = {**os.environ, **self.settings.to_env(), "PYTHONPATH": str(ROOT)}
-        out = (self.logs / f"{what}.log").open("ab")
+    def _spawn(self, what: str, log: str = "", env_extra: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        env = {**os.environ, **self.settings.to_env(), "PYTHONPATH": str(ROOT), **(env_extra or {})}
+        out = (self.logs / f"{log or what}.log").open("ab")
         args = [sys.executable, "-m", "upriver", what] + (["--log-level", "WARNING"] if what == "worker" else [])
         proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
         out.close()
@@ -152,6 +155,11 @@ class Pipeline:
                 tail = (self.logs / f"{what}.log").read_text(errors="replace")[-3000:]
                 raise AssertionError(f"{what} exited with {proc.returncode} on its own:\n{tail}")
 
+    def processor_topics(self) -> list[str]:
+        """What the worker's group reads: events, OpenLineage JSON and (the health agent) run records."""
+        t = self.settings.topics
+        return [t.events, t.openlineage, t.runs]
+
     def lag(self, admin: AdminClient, readers: dict[str, Consumer]) -> dict[str, int]:
         """Messages not yet committed per group, over every partition (one never committed counts from the
         log start: a worker that never commits must not look caught up). The committed offsets are read
@@ -159,7 +167,7 @@ class Pipeline:
         ListConsumerGroupOffsets segfaults on a coordinator still loading (librdkafka#5040), which took
         this test process down in CI."""
         t = self.settings.topics
-        groups = {"processor": (self.settings.processor_id, [t.events, t.runs]),
+        groups = {"processor": (self.settings.processor_id, self.processor_topics()),
                   "sink": (self.settings.sink_group, [t.edges, t.runs, t.dlq])}  # fmt: skip
         out: dict[str, int] = {}
         for name, (group, topics) in groups.items():
@@ -222,6 +230,46 @@ class Pipeline:
         )
         counted: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
         return counted
+
+
+class TwoWorkerPipeline(Pipeline):
+    """Two worker processes in one consumer group, the partitions split between them; a worker fault kills one
+    of them (in turn), and restarting starts whichever is not running."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.workers: list[subprocess.Popen[bytes] | None] = [None, None]
+        self._ports = [settings.metrics_port, free_port()]
+        self._turn = 0
+
+    def start_worker(self) -> None:
+        for i, proc in enumerate(self.workers):
+            if proc is None or proc.poll() is not None:
+                # each its own state dir and metrics port; health off (its agent needs every runs partition in
+                # one worker: docs/operations.md)
+                home = self.settings.home / f"worker-{i}"
+                extra = {"UPRIVER_METRICS_PORT": str(self._ports[i]), "UPRIVER_HOME": str(home),
+                         "UPRIVER_HEALTH_ENABLED": "0"}  # fmt: skip
+                self.workers[i] = self._spawn("worker", f"worker-{i}", extra)
+        self.worker = self.workers[0]
+
+    def processor_topics(self) -> list[str]:
+        return [self.settings.topics.events, self.settings.topics.openlineage]  # health off: no run records read
+
+    def kill_worker(self) -> None:
+        self._end(self.workers[self._turn], signal.SIGKILL)
+        self._turn = 1 - self._turn
+
+    def stop_worker(self) -> None:
+        for proc in self.workers:
+            self._end(proc, signal.SIGTERM)
+
+    def check_alive(self) -> None:
+        for i, proc in enumerate(self.workers):
+            if proc is not None and proc.poll() is not None:
+                tail = (self.logs / f"worker-{i}.log").read_text(errors="replace")[-3000:]
+                raise AssertionError(f"worker {i} exited with {proc.returncode} on its own:\n{tail}")
+        super().check_alive()
 
 
 def count_store(client: Any, db: str) -> dict[str, Any]:
@@ -325,6 +373,44 @@ class Workload:
             raise AssertionError(f"the workload was not acknowledged by Kafka: {self.error}") from self.error
 
 
+class OpenLineageWorkload:
+    """OpenLineage JSON (tests/ol_stream.py) streamed at a pace to the OpenLineage topic, keyed by job as the
+    openlineage-python Kafka transport keys it; every message must be acknowledged by Kafka."""
+
+    def __init__(self, settings: Settings, seed: int, runs: int, rate: float) -> None:
+        self.stream: OpenLineageStream = ol_stream(seed, runs, jobs=60, datasets=80)
+        self.settings, self.rate = settings, rate
+        self.messages = 0
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="ol-workload", daemon=True)
+
+    def _run(self) -> None:
+        failed: list[KafkaError] = []
+
+        def on_delivery(err: KafkaError | None, _msg: Any) -> None:
+            if err is not None:
+                failed.append(err)
+
+        try:
+            producer = Producer({**self.settings.kafka_config(), "linger.ms": 5, "log_level": 3})
+            started = time.monotonic()
+            for i, (key, value) in enumerate(self.stream.messages):
+                producer.produce(self.settings.topics.openlineage, value=value, key=key, on_delivery=on_delivery)
+                producer.poll(0)
+                self.messages += 1
+                if i % 50 == 0:
+                    time.sleep(max(0.0, i / self.rate - (time.monotonic() - started)))
+            left = producer.flush(300)
+            if left or failed:
+                raise RuntimeError(f"{left} message(s) not delivered, {len(failed)} failed: {failed[:3]}")
+        except BaseException as exc:  # reported by join()
+            self.error = exc
+
+    start = Workload.start
+    running = Workload.running
+    join = Workload.join
+
+
 def compare(result: RunResult, sim: Simulator, counted: dict[str, Any]) -> RunResult:
     truth = sim.truth
     stored = {tuple(r) for r in counted["edges"]}
@@ -338,7 +424,71 @@ def compare(result: RunResult, sim: Simulator, counted: dict[str, Any]) -> RunRe
     return result
 
 
+def compare_openlineage(result: RunResult, stream: OpenLineageStream, counted: dict[str, Any]) -> RunResult:
+    stored = {(src, dst, run_id) for src, dst, _, run_id in counted["edges"]}
+    result.lost_edges = len(stream.edges - stored)
+    result.unexpected_edges = len(stored - stream.edges)
+    result.runs_missing = len(stream.runs - set(counted["runs"]))
+    result.dead_letters_missing = stream.malformed - int(counted["letters"])
+    result.duplicate_rows_before_collapse = int(counted["dup_before"])
+    result.duplicate_rows_after_collapse = int(counted["dup_after"])
+    return result
+
+
 Fault = Callable[[Pipeline, random.Random, list[str], float], None]
+
+
+def run_openlineage_scenario(
+    name: str,
+    settings: Settings,
+    fault: Fault,
+    *,
+    seed: int,
+    runs: int = 1_500,
+    rate: float = 1_000.0,
+    faults: int = 3,
+    pipeline: Pipeline | None = None,
+) -> RunResult:
+    """As `run_scenario`, with the OpenLineage stream of `runs` runs on the OpenLineage topic, counted against
+    the spec's edges of that stream."""
+    rng = random.Random(seed)
+    pipe = pipeline or Pipeline(settings)
+    pipe.start_sink()
+    pipe.start_worker()
+    work = OpenLineageWorkload(settings, seed, runs, rate)
+    work.start()
+    done, drain_s, stalled, counted = _drive(pipe, work, fault, rng, len(work.stream.messages) / rate, faults)
+    result = RunResult(
+        scenario=name,
+        seed=seed,
+        events=len(work.stream.messages) - work.stream.malformed,
+        messages=work.messages,
+        malformed=work.stream.malformed,
+        faults=done + pipe.restarts,
+        drain_s=round(drain_s, 2),
+        stalled=stalled,
+    )
+    return compare_openlineage(result, work.stream, counted)
+
+
+def _drive(
+    pipe: Pipeline, work: Workload | OpenLineageWorkload, fault: Fault, rng: random.Random, duration: float, faults: int
+) -> tuple[list[str], float, str, dict[str, Any]]:
+    """`faults` times at random moments of the workload, apply `fault`; drain; count the store."""
+    started = time.monotonic()
+    done: list[str] = []
+    moments = sorted(rng.uniform(0.5, duration) for _ in range(faults))
+    try:
+        for at in moments:
+            time.sleep(max(0.0, at - (time.monotonic() - started)))
+            fault(pipe, rng, done, time.monotonic() - started)
+        work.join()
+        drain_s, stalled = pipe.wait_drained()
+        pipe.stop_sink()
+        counted = pipe.count()
+    finally:
+        pipe.stop()
+    return done, drain_s, stalled, counted
 
 
 def run_scenario(
@@ -359,20 +509,7 @@ def run_scenario(
     pipe.start_sink()
     pipe.start_worker()
     work = Workload(settings, seed, events, rate).start()
-    started = time.monotonic()
-    done: list[str] = []
-    duration = events / rate
-    moments = sorted(rng.uniform(0.5, duration) for _ in range(faults))
-    try:
-        for at in moments:
-            time.sleep(max(0.0, at - (time.monotonic() - started)))
-            fault(pipe, rng, done, time.monotonic() - started)
-        work.join()
-        drain_s, stalled = pipe.wait_drained()
-        pipe.stop_sink()
-        counted = pipe.count()
-    finally:
-        pipe.stop()
+    done, drain_s, stalled, counted = _drive(pipe, work, fault, rng, events / rate, faults)
     result = RunResult(
         scenario=name,
         seed=seed,

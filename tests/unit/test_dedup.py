@@ -24,6 +24,19 @@ def test_same_message_read_again_is_a_replay_not_a_duplicate() -> None:
     assert decide(seen(3, 42, 1_000), 3, 42) is Verdict.REPLAY
 
 
+def test_an_openlineage_message_is_placed_by_its_own_position_on_either_path() -> None:
+    # Mapped from the OpenLineage message at partition 2, offset 42, its state on table partition 5: read again
+    # (handled in place, or sent on to the events topic and read there at any offset) it is a replay.
+    entry = seen(5, 42, 1_000, origin=(2, 42))
+    assert entry[0] == 5 and entry[2] == 1_000  # the table partition and the time, where eviction reads them
+    assert decide(entry, 5, 42, origin=(2, 42)) is Verdict.REPLAY
+    assert decide(entry, 5, 7, origin=(2, 42)) is Verdict.REPLAY
+    assert decide(entry, 5, 43, origin=(2, 43)) is Verdict.DUPLICATE  # the producer sent it again
+    assert decide(entry, 5, 42, origin=(3, 42)) is Verdict.DUPLICATE
+    assert decide(entry, 5, 42) is Verdict.DUPLICATE  # the same event emitted as Avro to the events topic
+    assert decide(seen(2, 42, 1_000), 2, 42, origin=(2, 42)) is Verdict.DUPLICATE  # an events-topic position
+
+
 def test_expired_stops_at_first_live_entry_and_respects_limit() -> None:
     entries = [("a", seen(0, 1, 100)), ("b", seen(0, 2, 200)), ("c", seen(0, 3, 900)), ("d", seen(0, 4, 150))]
     assert expired(entries, now_ms=1_000, retention_ms=500, limit=10) == ["a", "b"]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from ol_stream import ol_stream
 
 from processors.lineage import handling
 from processors.lineage.handling import Codecs, EventHandler, Topics
@@ -56,6 +57,7 @@ class Record:
     partition: int
     key: bytes | None
     value: bytes | None
+    headers: Any = None
 
 
 @dataclass
@@ -106,7 +108,7 @@ class FaultyOutput:
             raise Crash
         if partition is None:
             partition = zlib.crc32(key or b"") % PARTITIONS
-        self.kafka.queued.append(Record(topic, partition, key, value))
+        self.kafka.queued.append(Record(topic, partition, key, value, headers))
 
 
 class Table:
@@ -127,11 +129,12 @@ class Table:
         self.output.publish(self.topic, key.encode(), None, partition=partition)
 
 
-def recover(kafka: Kafka, topic: str) -> dict[str, Any]:
-    """The table as faust's recovery rebuilds it: the last durable changelog value per key."""
+def recover(kafka: Kafka, topic: str, partitions: set[int] | None = None) -> dict[str, Any]:
+    """The table as faust's recovery rebuilds it: the last durable changelog value per key (of the table
+    partitions given: those whose events-topic partitions the worker owns; None: all)."""
     out: dict[str, Any] = {}
     for r in kafka.durable:
-        if r.topic == topic:
+        if r.topic == topic and (partitions is None or r.partition in partitions):
             key = (r.key or b"").decode()
             if r.value is None:
                 out.pop(key, None)
@@ -365,3 +368,155 @@ def _replayed_once(msgs: list[Msg]) -> Kafka:
     handler.handle_batch(msgs, 1_767_225_600_000)
     kafka.flush()
     return kafka
+
+
+# ---- the OpenLineage topic: handled where read, or sent on to the events topic ----------------------------
+#
+# OpenLineage messages keyed by job (as the openlineage-python Kafka transport keys them), so a run's events do
+# not land on its run id's partition. Each worker generation gets a random assignment of the partitions to one
+# or two workers (a partition of the OpenLineage topic, of the events topic and of both tables go together, as
+# faust assigns co-partitioned topics); a worker handles an OpenLineage event in place when it owns the run's
+# events-topic partition and sends it on to the events topic otherwise, where the owner handles it. Crashes kill
+# one worker mid-batch; the next generation re-assigns the partitions and recovers each worker's tables from
+# the durable changelog records of the partitions it owns.
+
+OL_TOPIC = "openlineage"
+OL_TOPICS = Topics(events="events", edges="edges", runs="runs", dlq="dlq", openlineage=OL_TOPIC)
+NOW = 1_767_225_600_000
+
+
+def ol_workload(seed: int, runs: int) -> tuple[list[list[Msg]], set[tuple[str, str, str]], int]:
+    """The stream's messages per partition of the OpenLineage topic, its spec edges and how many are malformed."""
+    stream = ol_stream(seed, runs)
+    parts: list[list[Msg]] = [[] for _ in range(PARTITIONS)]
+    for key, value in stream.messages:
+        p = zlib.crc32(key) % PARTITIONS
+        parts[p].append(Msg(OL_TOPIC, p, len(parts[p]), key, value, NOW / 1000))
+    return parts, stream.edges, stream.malformed
+
+
+def _events_log(kafka: Kafka, partition: int) -> list[Msg]:
+    """The events topic's durable messages of one partition (what the workers sent on), at their offsets."""
+    mine = [r for r in kafka.durable if r.topic == OL_TOPICS.events and r.partition == partition]
+    return [Msg(OL_TOPICS.events, partition, i, r.key, r.value, NOW / 1000, r.headers) for i, r in enumerate(mine)]
+
+
+def ol_generation(
+    kafka: Kafka,
+    parts: list[list[Msg]],
+    committed: dict[tuple[str, int], int],
+    owner: list[int],
+    crash_at: int | None,
+    rng: random.Random,
+    batches: int | None = None,
+) -> bool:
+    """Workers (partition p owned by worker owner[p]) from recovery to the end of both topics, the crash of
+    worker owner[0] at its publish number `crash_at`, or a rebalance after `batches` batches; True if they
+    finished. Every batch is flushed and committed before the next one (a survivor's work is committed at the
+    rebalance that follows a crash)."""
+    handlers: dict[int, tuple[EventHandler, set[int]]] = {}
+    for w in set(owner):
+        owned = {p for p in range(PARTITIONS) if owner[p] == w}
+        output = FaultyOutput(kafka, crash_at if w == owner[0] else None)
+        seen = Table(SEEN_LOG, output, recover(kafka, SEEN_LOG, owned))
+        states = Table(RUNS_LOG, output, recover(kafka, RUNS_LOG, owned))
+        placement = (PARTITIONS, frozenset(owned))
+        handlers[w] = (EventHandler(OL_TOPICS, CODECS, output, seen, states, lambda p=placement: p), owned)  # type: ignore[misc]
+    pos = dict(committed)
+    try:
+        while True:
+            progressed = False
+            for w in rng.sample(sorted(handlers), len(handlers)):
+                handler, owned = handlers[w]
+                batch: list[Msg] = []
+                for p in owned:
+                    for topic, log in ((OL_TOPIC, parts[p]), (OL_TOPICS.events, _events_log(kafka, p))):
+                        at = pos.get((topic, p), 0)
+                        chunk = log[at : at + rng.randint(1, BATCH)]
+                        pos[(topic, p)] = at + len(chunk)
+                        batch.extend(chunk)
+                if not batch:
+                    continue
+                if batches is not None:
+                    if batches == 0:
+                        return False  # a rebalance: what was handed over and not handled is handed over again
+                    batches -= 1
+                progressed = True
+                handler.translate_openlineage([m for m in batch if m.topic == OL_TOPIC], NOW)
+                handler.handle_batch([m for m in batch if m.topic == OL_TOPICS.events], NOW)
+                kafka.flush()  # FlushBeforeCommit, then the commit
+                for m in batch:
+                    committed[(m.topic, m.partition)] = max(committed.get((m.topic, m.partition), 0), m.offset + 1)
+            if not progressed:
+                return True
+    except Crash:
+        kafka.crash(rng)
+        return False
+
+
+def ol_run_with_crashes(
+    parts: list[list[Msg]], crash_points: list[int], seed: int, split: bool, rebalances: int = 0
+) -> Kafka:
+    """`rebalances` generations that end after a few batches, then one that ends at each crash point, then one
+    to the end."""
+    kafka = Kafka()
+    committed: dict[tuple[str, int], int] = {}
+    rng = random.Random(seed)
+    steps: list[tuple[int | None, int | None]] = [(None, rng.randint(1, 4)) for _ in range(rebalances)]
+    for crash_at, batches in [*steps, *[(c, None) for c in crash_points], (None, None)]:
+        owner = [rng.randint(0, 1) if split else 0 for _ in range(PARTITIONS)]
+        if ol_generation(kafka, parts, committed, owner, crash_at, rng, batches) and batches is None:
+            return kafka
+    raise AssertionError("the last generation is never killed")
+
+
+@pytest.fixture(scope="module")
+def ol_reference() -> tuple[list[list[Msg]], set[tuple[str, str, str]], int, Any, int]:
+    parts, truth, malformed = ol_workload(seed=3, runs=14)
+    kafka = ol_run_with_crashes(parts, [], seed=0, split=False)
+    return parts, truth, malformed, final_view(kafka), len(kafka.durable)
+
+
+def test_openlineage_events_handled_in_place_match_the_spec(ol_reference: Any) -> None:
+    """One worker owns every partition: every OpenLineage event is handled where read, nothing goes through the
+    events topic, and the readers see the spec's edges, every run COMPLETE and every malformed message."""
+    parts, truth, malformed, (run_records, edges, letters), _ = ol_reference
+    kafka = ol_run_with_crashes(parts, [], seed=0, split=False)
+    assert not [r for r in kafka.durable if r.topic == OL_TOPICS.events]
+    assert {(s, d, rid) for s, d, _, _, rid, _ in edges if "#" not in s} == truth
+    assert {r["status"] for r in run_records.values()} == {"COMPLETE"} and len(run_records) == 14
+    assert len(letters) == malformed > 0
+
+
+def test_openlineage_events_sent_on_or_handled_in_place_give_the_same_view(ol_reference: Any) -> None:
+    """Partitions split between two workers, re-assigned at random: each event takes one way or the other, and
+    the readers' view is the one-worker view."""
+    parts, _, _, want, _ = ol_reference
+    ways = set()
+    for seed in range(12):
+        kafka = ol_run_with_crashes(parts, [], seed=seed, split=True, rebalances=3)
+        ways.add(any(r.topic == OL_TOPICS.events for r in kafka.durable))
+        assert final_view(kafka) == want, (seed, _diff(want, final_view(kafka)))
+    assert True in ways  # in some runs events did go through the events topic
+
+
+def test_openlineage_a_crash_at_every_publish_loses_nothing(ol_reference: Any) -> None:
+    """One SIGKILL at each publish of the first worker, in place (one worker) and with the partitions split
+    and re-assigned after the crash: the readers' final view equals the uncrashed one."""
+    parts, _, _, want, total = ol_reference
+    failures = []
+    for crash_at in range(1, total + 1):
+        for split in (False, True):
+            got = final_view(ol_run_with_crashes(parts, [crash_at], seed=crash_at * 10 + split, split=split))
+            if got != want:
+                failures.append((crash_at, split, _diff(want, got)))
+    assert not failures, failures[:3]
+
+
+def test_openlineage_repeated_crashes_and_reassignments_lose_nothing(ol_reference: Any) -> None:
+    parts, _, _, want, total = ol_reference
+    rng = random.Random(7)
+    for trial in range(60):
+        crashes = [rng.randint(1, max(2, total // 3)) for _ in range(rng.randint(2, 6))]
+        got = final_view(ol_run_with_crashes(parts, crashes, seed=2000 + trial, split=True, rebalances=trial % 3))
+        assert got == want, (trial, crashes, _diff(want, got))
