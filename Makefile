@@ -10,7 +10,7 @@ EVENTS ?= 50000
 MARQUEZ_REPO ?= $(wildcard /work/.mirror/MarquezProject+marquez/repo)
 export MARQUEZ_REPO
 
-.PHONY: install prereqs promtool chromium jars demo up test test-full test-fast test-faults test-producers bench bench-faust bench-graph bench-health bench-openlineage bench-http bench-marquez bench-peers bench-profile bench-two-workers lint clean postgres
+.PHONY: install prereqs promtool chromium jars demo up test test-full test-fast test-faults test-producers bench bench-faust bench-graph bench-health bench-openlineage bench-openlineage-path bench-http bench-marquez bench-peers bench-profile bench-two-workers lint clean postgres
 
 # Java 17 and Maven run the Kafka broker; on a machine without them, install Debian's packages (root).
 prereqs:
@@ -112,6 +112,11 @@ bench-http: jars
 # Marquez's /lineage and /namespaces/{ns}/jobs on Upriver at 1M edges, p50/p95 -> results/marquez_api.json
 bench-marquez: install
 	$(BIN)/python -m benchmarks.marquez_api --edges 1000000
+
+# The worker's two ways with an OpenLineage Kafka message, in process (handled where read vs sent on through the
+# events topic), over bench-peers' stream -> results/experiments/openlineage-path.json (~2 min)
+bench-openlineage-path: install
+	$(BIN)/python -m benchmarks.openlineage_path
 
 # Upriver beside Data.Rentgen (PyPI data-rentgen, Debian's PostgreSQL 15) on one OpenLineage Kafka stream: consume
 # rate, CPU, emit->queryable paced, lineage query p50/p95, every answer checked -> results/peers.json (~6 min); then

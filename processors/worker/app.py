@@ -245,11 +245,17 @@ def create_app(cfg: ProcessorConfig) -> faust.App:
 
 def placement(app: faust.App, events_topic: str) -> tuple[int, set[int]] | None:
     """The events topic's partition count and the partitions of it this worker owns (actively: their table
-    partitions recovered), or None before the first assignment (`EventHandler`, `placement`)."""
-    count = app.consumer.topic_partitions(events_topic) if app.consumer is not None else None
+    partitions recovered), or None before the first assignment (`EventHandler`, `placement`: every event is then
+    sent on, as when this worker owns none). faust's aiokafka driver reads the count from its coordinator's
+    metadata snapshot; a driver without it sends everything on too."""
+    try:
+        count = app.consumer.topic_partitions(events_topic)
+        actives = app.assignor.assigned_actives()
+    except AttributeError:
+        return None
     if not count:
         return None
-    return count, {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == events_topic}
+    return count, {tp.partition for tp in actives if tp.topic == events_topic}
 
 
 def _new_app(cfg: ProcessorConfig) -> faust.App:
