@@ -20,6 +20,7 @@ from faults.harness import (
     lose_table,
     refuse_inserts,
     restart_gracefully,
+    run_openlineage_scenario,
     run_scenario,
 )
 from upriver.local.broker import LocalBroker
@@ -42,6 +43,18 @@ def test_worker_sigkill(kafka_bootstrap: str, tmp_path: Path, fault_results: lis
     _check(
         run_scenario("worker-sigkill", settings, kill_worker, seed=100 + seed, events=EVENTS, faults=4), fault_results
     )
+
+
+@pytest.mark.parametrize("seed", range(RUNS))
+def test_worker_sigkill_openlineage(
+    kafka_bootstrap: str, tmp_path: Path, fault_results: list[RunResult], seed: int
+) -> None:
+    """OpenLineage JSON keyed by job on the OpenLineage topic (tests/ol_stream.py), the one worker handling every
+    event where it read it, SIGKILLed four times; counted against the spec's edges of the stream."""
+    settings = fault_settings(kafka_bootstrap, tmp_path, "fwo")
+    result = run_openlineage_scenario("openlineage-worker-sigkill", settings, kill_worker, seed=400 + seed,
+                                      runs=2_000, faults=4)  # fmt: skip
+    _check(result, fault_results)
 
 
 @pytest.mark.parametrize("seed", range(RUNS))
