@@ -276,14 +276,14 @@ class EventHandler:
                 raise openlineage.OpenLineageError("; ".join(found))
             key = partition_key(record["run_id"])
             origin = (msg.partition, msg.offset)
-            if where is not None and (partition := partition_of(key, where[0])) in where[1]:
+            partition = None if where is None else partition_of(key, where[0])  # None: librdkafka's, the same rule
+            if partition is not None and where is not None and partition in where[1]:
                 self.merge(record, key, _ts(msg), partition, msg.offset, origin, now)
                 metrics.OPENLINEAGE_ROUTED.labels("in_place").inc()
             else:
                 value = self.codecs.event.encode(record)
                 headers: Headers = [(ORIGIN_HEADER, f"{origin[0]}/{origin[1]}".encode())]
-                partition_to = None if where is None else partition_of(key, where[0])
-                self.output.publish(self.topics.events, key, value, headers, partition=partition_to, timestamp=_ts(msg))
+                self.output.publish(self.topics.events, key, value, headers, partition=partition, timestamp=_ts(msg))
                 metrics.OPENLINEAGE_ROUTED.labels("events_topic").inc()
         except openlineage.OpenLineageError as exc:
             kind = validation.UNDECODABLE if str(exc).startswith("not JSON") else validation.INVALID

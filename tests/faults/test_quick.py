@@ -41,9 +41,10 @@ def test_a_killed_worker_loses_no_openlineage_edges(kafka_bootstrap: str, tmp_pa
 def test_two_workers_split_openlineage_runs_exactly(kafka_bootstrap: str, tmp_path: Path) -> None:
     """The same stream with two workers in the group, no faults: each handles in place the runs whose events-topic
     partition it owns and sends the others on to the events topic; the store holds the spec's edges exactly.
-    (Two workers with SIGKILLs stall on faust's commits, with or without this path: docs/operations.md.)"""
+    The group settles with both members before the stream starts: a rebalance while partitions were never
+    committed (a member joining, or killed) can leave them uncommitted, a known defect (docs/operations.md)."""
     settings = fault_settings(kafka_bootstrap, tmp_path, "ft")
-    pipe = TwoWorkerPipeline(settings)
+    pipe = TwoWorkerPipeline(settings, settle=True)
     result = run_openlineage_scenario("openlineage-two-workers", settings, kill_worker, seed=12, runs=1_200,
                                       faults=0, pipeline=pipe)  # fmt: skip
     assert result.ok, result.record()
@@ -51,7 +52,7 @@ def test_two_workers_split_openlineage_runs_exactly(kafka_bootstrap: str, tmp_pa
     consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": "probe", "log_level": 3})
     try:
         ends = [consumer.get_watermark_offsets(TopicPartition(settings.topics.events, p), timeout=10)[1]
-                for p in range(4)]  # fmt: skip
+                for p in range(settings.topics.partitions)]  # fmt: skip
     finally:
         consumer.close()
     assert 0 < sum(ends) < result.events, ends  # some events were sent on, the others handled where read

@@ -471,17 +471,17 @@ def ol_run_with_crashes(
 
 
 @pytest.fixture(scope="module")
-def ol_reference() -> tuple[list[list[Msg]], set[tuple[str, str, str]], int, Any, int]:
+def ol_reference() -> tuple[list[list[Msg]], set[tuple[str, str, str]], int, Any, Kafka]:
+    """The workload, its spec edges, its malformed count, and one uncrashed worker's view and log."""
     parts, truth, malformed = ol_workload(seed=3, runs=14)
     kafka = ol_run_with_crashes(parts, [], seed=0, split=False)
-    return parts, truth, malformed, final_view(kafka), len(kafka.durable)
+    return parts, truth, malformed, final_view(kafka), kafka
 
 
 def test_openlineage_events_handled_in_place_match_the_spec(ol_reference: Any) -> None:
     """One worker owns every partition: every OpenLineage event is handled where read, nothing goes through the
     events topic, and the readers see the spec's edges, every run COMPLETE and every malformed message."""
-    parts, truth, malformed, (run_records, edges, letters), _ = ol_reference
-    kafka = ol_run_with_crashes(parts, [], seed=0, split=False)
+    _, truth, malformed, (run_records, edges, letters), kafka = ol_reference
     assert not [r for r in kafka.durable if r.topic == OL_TOPICS.events]
     assert {(s, d, rid) for s, d, _, _, rid, _ in edges if "#" not in s} == truth
     assert {r["status"] for r in run_records.values()} == {"COMPLETE"} and len(run_records) == 14
@@ -503,7 +503,8 @@ def test_openlineage_events_sent_on_or_handled_in_place_give_the_same_view(ol_re
 def test_openlineage_a_crash_at_every_publish_loses_nothing(ol_reference: Any) -> None:
     """One SIGKILL at each publish of the first worker, in place (one worker) and with the partitions split
     and re-assigned after the crash: the readers' final view equals the uncrashed one."""
-    parts, _, _, want, total = ol_reference
+    parts, _, _, want, kafka = ol_reference
+    total = len(kafka.durable)
     failures = []
     for crash_at in range(1, total + 1):
         for split in (False, True):
@@ -514,7 +515,8 @@ def test_openlineage_a_crash_at_every_publish_loses_nothing(ol_reference: Any) -
 
 
 def test_openlineage_repeated_crashes_and_reassignments_lose_nothing(ol_reference: Any) -> None:
-    parts, _, _, want, total = ol_reference
+    parts, _, _, want, kafka = ol_reference
+    total = len(kafka.durable)
     rng = random.Random(7)
     for trial in range(60):
         crashes = [rng.randint(1, max(2, total // 3)) for _ in range(rng.randint(2, 6))]
