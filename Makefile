@@ -10,7 +10,7 @@ EVENTS ?= 50000
 MARQUEZ_REPO ?= $(wildcard /work/.mirror/MarquezProject+marquez/repo)
 export MARQUEZ_REPO
 
-.PHONY: install prereqs promtool chromium jars demo up test test-full test-fast test-faults test-producers bench bench-faust bench-graph bench-health bench-openlineage bench-openlineage-path bench-http bench-marquez bench-peers bench-profile bench-two-workers lint clean postgres
+.PHONY: install prereqs promtool chromium jars demo up test test-full test-fast test-faults test-producers bench bench-faust bench-floor bench-graph bench-health bench-openlineage bench-openlineage-path bench-http bench-marquez bench-peers bench-profile bench-two-workers lint clean postgres
 
 # Java 17 and Maven run the Kafka broker; on a machine without them, install Debian's packages (root).
 prereqs:
@@ -90,6 +90,11 @@ bench-two-workers: jars
 
 bench-faust: jars
 	$(BIN)/python benchmarks/faust_send.py
+
+# each part of the pipeline alone (faust's delivery, handling, health, publishing, the bare sink, the OpenLineage
+# path), CPU per message, and the events/s they leave for a worker on one core and the stack on two -> results/floor.json
+bench-floor: jars
+	$(BIN)/python -m benchmarks.floor
 
 # 1M- and 10M-edge graphs from the simulator, query latencies -> benchmarks/results/graph.json (~15 min)
 GRAPH_EDGES ?= 1000000 10000000

@@ -24,7 +24,7 @@ from benchmarks.e2e import machine
 from processors.health.config import HealthConfig
 from processors.health.engine import HealthEngine
 from processors.health.state import PendingRun
-from processors.lineage.handling import Codecs, EventHandler, Topics
+from processors.lineage.handling import Codecs, EventHandler, Output, Topics
 from processors.worker.app import DEDUP_PACK, RUN_STATE_PACK, TAKE_MAX, ChangelogWriter
 from producers.simulator import Simulator
 from schemas.codec import make_codec
@@ -90,16 +90,17 @@ def deep_size(obj: Any, seen: set[int]) -> int:
 
 
 def one_round(
-    messages: list[Message], pack: str, datadir: str, runs: list[bytes] | None = None
+    messages: list[Message], pack: str, datadir: str, runs: list[bytes] | None = None, out: Output | None = None
 ) -> tuple[float, int, int]:
-    """Handling time per event (us), the run-state store's values in bytes, and how many runs it holds."""
+    """Handling time per event (us), the run-state store's values in bytes, and how many runs it holds.
+    `out` takes what the handler publishes (default: `Discard(runs)`)."""
     app = faust.App(
         f"state-pack-{pack or 'none'}-{time.time_ns()}",
         broker="kafka://127.0.0.1:9",
         store="memory://",
         datadir=datadir,
     )
-    out = Discard(runs)
+    out = out if out is not None else Discard(runs)
     seen = ChangelogWriter(app.Table("dedup", default=None, partitions=1, key_type=str), out, pack=DEDUP_PACK)
     run_table = app.Table("runs", default=None, partitions=1, key_type=str)
     run_states = ChangelogWriter(run_table, out, pack=pack)
