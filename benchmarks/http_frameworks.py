@@ -52,7 +52,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from benchmarks.e2e import machine
 from benchmarks.openlineage_http import ol_event, run_level
 from schemas.codec import make_codec
-from schemas.openlineage import MAX_EVENT_BYTES, OpenLineageError, decode
+from schemas.openlineage import MAX_EVENT_BYTES, TOO_DEEP, OpenLineageError, decode, too_deep
 from upriver import metrics
 from upriver.deploy.kafka import ensure_topics
 from upriver.http.ingest import (
@@ -62,7 +62,6 @@ from upriver.http.ingest import (
     OpenLineageIngest,
     batch_events,
     body_bytes,
-    compact_json,
 )
 from upriver.http.server import ApiServer
 from upriver.local.broker import LocalBroker, ensure_jars
@@ -186,11 +185,12 @@ class AsyncIngest:
         messages: list[tuple[bytes, bytes]] = []
         raws: list[bytes] = []
         indices: list[int] = []
-        for i, event in enumerate(events):
+        for i, (event, raw) in enumerate(events):
             try:
-                raw = compact_json(event)
                 if len(raw) > MAX_EVENT_BYTES:
                     raise OpenLineageError(f"event is {len(raw):,} bytes; the limit is {MAX_EVENT_BYTES:,}")
+                if too_deep(raw, event):
+                    raise OpenLineageError(TOO_DEEP)
                 message = self.ingest.prepare(event)
                 reason = self.ingest.oversized(message, raw if self.raw_topic else None)
                 if reason is not None:

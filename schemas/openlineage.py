@@ -25,6 +25,7 @@ MAX_EVENT_BYTES = 4 * 1024 * 1024  # larger events are rejected (multi-MB SQL fa
 # re-serialised with spaces and ASCII escapes) and the worker's run-state changelog record ~1.17x.
 MAX_MESSAGE_BYTES = 2 * MAX_EVENT_BYTES
 MAX_DEPTH = 64  # objects/arrays nested deeper are rejected (real producers stay under ~15: Spark's plans)
+TOO_DEEP = f"JSON nested deeper than {MAX_DEPTH} levels (docs/openlineage.md)"
 EVENT_TYPES = frozenset({"START", "RUNNING", "COMPLETE", "FAIL", "ABORT", "OTHER"})
 # jobType.jobType (dbt, Spark, Airflow ... vocabulary) -> Upriver job kind; the rest is OTHER
 JOB_TYPES = {
@@ -45,25 +46,37 @@ SPEC_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json"  # an event with
 PRODUCER_NS = uuid.UUID("6f1c2a3b-9d4e-4f50-8a61-7b8c9d0e1f23")  # event ids of OpenLineage events
 
 
+# Prebuilt encoders: json.dumps builds an encoder on every call with arguments. No circular check: the input is
+# parsed JSON, which cannot hold a cycle. The same output as json.dumps(..., sort_keys=True[, separators]).
+_sorted_json = json.JSONEncoder(sort_keys=True, check_circular=False).encode  # facets as stored
+_canonical_json = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False).encode  # event ids
+
+
 class OpenLineageError(ValueError):
     """The event cannot be taken; the message says why (it goes into the HTTP 400 / the dead letter)."""
 
 
-def decode(payload: bytes, max_bytes: int = MAX_EVENT_BYTES) -> Any:
-    """Parsed JSON of at most `max_bytes`, nested at most MAX_DEPTH deep; OpenLineageError says why not."""
+def decode(payload: bytes, max_bytes: int = MAX_EVENT_BYTES, check_depth: bool = True) -> Any:
+    """Parsed JSON of at most `max_bytes`, nested at most MAX_DEPTH deep (unless not `check_depth`: a batch's
+    events are each checked on their own, `too_deep`); OpenLineageError says why not."""
     if len(payload) > max_bytes:
         raise OpenLineageError(f"event is {len(payload):,} bytes; the limit is {max_bytes:,} (docs/openlineage.md)")
     try:
         doc = json.loads(payload)
     except RecursionError:
-        raise OpenLineageError(f"JSON nested deeper than {MAX_DEPTH} levels (docs/openlineage.md)") from None
+        raise OpenLineageError(TOO_DEEP) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise OpenLineageError(f"not JSON: {exc}") from None
-    # Nesting can be no deeper than the count of opening brackets (those inside strings only add to it):
-    # a C-speed count spares most real events (dbt, Flink, the Python client: 8-62) the walk.
-    if payload.count(b"{") + payload.count(b"[") > MAX_DEPTH and _deeper_than(doc, MAX_DEPTH):
-        raise OpenLineageError(f"JSON nested deeper than {MAX_DEPTH} levels (docs/openlineage.md)")
+    if check_depth and too_deep(payload, doc):
+        raise OpenLineageError(TOO_DEEP)
     return doc
+
+
+def too_deep(payload: bytes, doc: Any) -> bool:
+    """Whether `doc`, parsed from `payload`, nests objects/arrays more than MAX_DEPTH deep. Nesting can be no
+    deeper than the count of opening brackets (those inside strings only add to it): a C-speed count spares
+    most real events (dbt, Flink, the Python client: 8-62) the walk."""
+    return payload.count(b"{") + payload.count(b"[") > MAX_DEPTH and _deeper_than(doc, MAX_DEPTH)
 
 
 def _deeper_than(doc: Any, limit: int) -> bool:
@@ -200,7 +213,7 @@ def _artifact(ns: str, name: str, facets: Record, alias: Mapping[tuple[str, str]
         "namespace": cns,
         "name": cname,
         "version": text_version if text_version is None or is_unicode(text_version) else None,
-        "facets": json.dumps(facets, sort_keys=True) if facets else None,
+        "facets": _sorted_json(facets) if facets else None,
     }
 
 
@@ -218,7 +231,7 @@ def _aliased(field: Any, alias: Mapping[tuple[str, str], tuple[str, str]]) -> An
 
 def event_id(doc: Mapping[str, Any]) -> str:
     """The same event sent twice (a client's retry) gets the same id, so dedup drops the copy."""
-    return str(uuid.uuid5(PRODUCER_NS, json.dumps(doc, sort_keys=True, separators=(",", ":"))))
+    return str(uuid.uuid5(PRODUCER_NS, _canonical_json(doc)))
 
 
 def to_record(doc: Any) -> Record:
@@ -279,7 +292,7 @@ def to_record(doc: Any) -> Record:
         "parent_run_id": parent_id if isinstance(parent_id, str) and parent_id and is_unicode(parent_id) else None,
         "inputs": [_artifact(ns, name, f, alias) for ns, name, f in inputs],
         "outputs": [_artifact(ns, name, f, alias) for ns, name, f in outputs],
-        "facets": json.dumps(facets, sort_keys=True),
+        "facets": _sorted_json(facets),
     }
 
 

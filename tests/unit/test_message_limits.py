@@ -20,7 +20,7 @@ from schemas.codec import make_codec
 from schemas.openlineage import MAX_EVENT_BYTES, MAX_MESSAGE_BYTES, to_record
 from upriver.deploy.kafka import RECORD_OVERHEAD, TOPIC_CONFIG, effective_limit, record_bytes, too_large
 from upriver.http import ingest as ingest_module
-from upriver.http.ingest import IngestError, OpenLineageIngest, event_bytes
+from upriver.http.ingest import IngestError, OpenLineageIngest, batch_events
 from upriver.local.broker import LocalBroker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,10 +99,12 @@ def test_record_bytes_and_the_reason() -> None:
     assert "max.message.bytes" in reason
 
 
-def test_a_batch_event_is_measured_as_sent_not_with_spaces() -> None:
+def test_a_batch_event_is_measured_as_sent() -> None:
     doc = spark_event(100_000)
-    assert event_bytes(doc) == len(compact(doc)) < len(json.dumps(doc))
-    assert event_bytes({"q": "é"}) == len('{"q":"é"}'.encode())
+    spaced = json.dumps({**doc, "q": "é"}, indent=2, ensure_ascii=False).encode()
+    [(first, sent_first), (second, sent_second)] = batch_events(b"[" + compact(doc) + b" ,\n " + spaced + b"]")
+    assert (first, second) == (doc, {**doc, "q": "é"})
+    assert sent_first == compact(doc) and sent_second == spaced  # whitespace and UTF-8 as sent
 
 
 # ---- the ingest's answers (Kafka not needed: the topic's limit is stubbed) --------------------------------

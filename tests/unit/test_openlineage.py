@@ -7,6 +7,7 @@ import json
 import re
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from processors.lineage import runs
 from processors.lineage.validation import problems
 from schemas.codec import make_codec
 from schemas.identity import node_id
-from schemas.openlineage import MAX_EVENT_BYTES, OpenLineageError, decode, event_id, to_record
+from schemas.openlineage import MAX_EVENT_BYTES, PRODUCER_NS, OpenLineageError, decode, event_id, to_record
 from upriver.http.ingest import IngestError, OpenLineageIngest, body_bytes
 from upriver.http.openapi import openapi
 from upriver.http.server import ApiServer
@@ -54,6 +55,22 @@ def test_a_run_event_maps_to_a_lineage_event() -> None:
     assert problems(rec) == []
     make_codec("lineage_event").encode(rec)  # the Avro contract takes it
     assert json.loads(rec["facets"])["openlineage"]["eventType"] == "COMPLETE"
+
+
+def test_event_ids_and_stored_facets_keep_their_documented_form_across_versions() -> None:
+    """An id is uuid5 of the event as sorted compact JSON (ASCII escapes), a dataset's facets are stored as sorted
+    json.dumps: a retry sent after an upgrade must still be known as the same event."""
+    for line in (CORPUS / "dbt-postgres-duckdb.ndjson").read_text().splitlines()[:20]:
+        doc = json.loads(line)
+        doc["job"]["name"] = "modèle ✓"  # non-ASCII: escaped in the canonical form
+        canonical = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+        record = to_record(doc)
+        assert record["event_id"] == str(uuid.uuid5(PRODUCER_NS, canonical))
+        for side, key in (("inputs", "inputFacets"), ("outputs", "outputFacets")):
+            for ds, artifact in zip(doc.get(side) or [], [a for a in record[side]], strict=True):
+                facets = {**(ds.get("facets") or {}), **(ds.get(key) or {})}
+                if facets and "upriverAliases" not in artifact["facets"] and "columnLineage" not in facets:
+                    assert artifact["facets"] == json.dumps(facets, sort_keys=True)
 
 
 def test_event_ids_are_stable_for_a_retry_and_differ_otherwise() -> None:

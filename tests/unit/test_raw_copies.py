@@ -20,6 +20,7 @@ from prometheus_client import REGISTRY
 from processors.lineage.handling import Codecs, EventHandler, Topics
 from schemas.codec import make_codec
 from schemas.keys import partition_key
+from schemas.openlineage import MAX_DEPTH
 from upriver.http import ingest as ingest_module
 from upriver.http.ingest import IngestError, OpenLineageIngest, Outgoing, body_bytes
 
@@ -79,7 +80,7 @@ def test_a_single_post_is_copied_as_its_body_exactly_beside_its_mapped_event(kaf
     assert raw == [(RAW, key, sent, HEADER, 0)]
 
 
-def test_a_batch_copies_each_accepted_element_as_compact_json(kafka: Kafka) -> None:
+def test_a_batch_copies_each_accepted_element_as_sent(kafka: Kafka) -> None:
     events = corpus_events()[:3]
     events[1] = {**events[1], "eventTime": "not a time"}  # refused: no copy of it
     events[2]["run"]["facets"] = {"odd": {"text": "\ud800 and é"}}  # a lone surrogate inside an opaque facet
@@ -89,9 +90,20 @@ def test_a_batch_copies_each_accepted_element_as_compact_json(kafka: Kafka) -> N
     mapped, raw = _split(out)
     assert [r[1] for r in raw] == [m[1] for m in mapped] == [partition_key(e["run"]["runId"]) for e in events[::2]]
     assert all(r[3] == HEADER for r in raw) and [r[4] for r in raw] == [m[4] for m in mapped] == [0, 1]
-    first = json.dumps(events[0], separators=(",", ":"), ensure_ascii=False).encode()
-    assert raw[0][2] == first
-    assert json.loads(raw[1][2].decode("utf-8")) == events[2]  # valid UTF-8, the surrogate kept as an escape
+    # each element's text as the body held it (json.dumps spaces and escapes, the surrogate as its escape)
+    assert [r[2] for r in raw] == [json.dumps(events[0]).encode(), json.dumps(events[2]).encode()]
+    assert json.loads(raw[1][2].decode("utf-8")) == events[2]
+
+
+def test_a_batch_element_sent_with_a_lone_surrogate_in_raw_bytes_is_copied_as_valid_utf8(kafka: Kafka) -> None:
+    event = corpus_events()[0]
+    event["run"]["facets"] = {"odd": {"text": "__X__"}}
+    body = json.dumps([event], indent=1).encode().replace(b"__X__", b"\xed\xa0\x80 \xc3\xa9")  # U+D800 as bytes
+    result = _ingest(kafka).batch(body)
+    assert result.successful == 1
+    [out] = kafka.produced
+    _, [copy] = _split(out)
+    assert json.loads(copy[2].decode("utf-8"))["run"]["facets"]["odd"]["text"] == "\ud800 é"
 
 
 def test_without_a_raw_topic_only_the_mapped_event_is_published(kafka: Kafka) -> None:
@@ -177,3 +189,34 @@ def test_the_worker_skips_the_apis_copies_and_maps_everything_else_on_the_topic(
     assert _skipped() - before == 3
     assert [t for t, _ in output.published] == ["ev", "ev"]  # offsets 2 and 3, mapped; no dead letter
     assert codecs.event.decode(output.published[0][1] or b"")["run_id"] == corpus_events()[0]["run"]["runId"]
+
+
+def _nested(event: dict[str, Any], levels: int) -> dict[str, Any]:
+    """`event` with a run facet holding `levels` nested arrays: nested 3 + `levels` deep (event, run, facets)."""
+    deep: Any = []
+    for _ in range(levels - 1):
+        deep = [deep]
+    return {**event, "run": {**event["run"], "facets": {"odd": deep}}}
+
+
+@pytest.mark.parametrize("raw_topic", [RAW, None])
+def test_a_batch_refuses_each_event_nested_too_deep_alone_as_a_single_post_would(
+    kafka: Kafka, raw_topic: str | None
+) -> None:
+    base = corpus_events()[0]
+    at_limit, over, far_over = _nested(base, MAX_DEPTH - 3), _nested(base, MAX_DEPTH - 2), _nested(base, 900)
+    events = [base, over, at_limit, far_over]
+    result = _ingest(kafka, raw_topic).batch(json.dumps(events).encode())
+    assert (result.received, result.successful) == (4, 2)
+    assert [f["index"] for f in result.failures] == [1, 3]
+    assert all(f"nested deeper than {MAX_DEPTH}" in f["reason"] for f in result.failures)
+    [out] = kafka.produced
+    mapped, raw = _split(out)
+    assert [m[4] for m in mapped] == [0, 1]  # the two accepted events, in order
+    assert len(raw) == (2 if raw_topic else 0)
+    # the same verdicts as each event alone
+    _ingest(kafka, raw_topic).one(json.dumps(at_limit).encode())
+    for too_deep in (over, far_over):
+        with pytest.raises(IngestError, match=f"nested deeper than {MAX_DEPTH}") as err:
+            _ingest(kafka, raw_topic).one(json.dumps(too_deep).encode())
+        assert err.value.status == 400

@@ -2,7 +2,7 @@
 
 Each accepted event is mapped (schemas/openlineage.py), checked with the processor's own rules
 (processors/lineage/validation.py), encoded as an Avro LineageEvent and published to the events topic, and
-its raw JSON (a single POST's body exactly, a batch element as compact JSON) to the OpenLineage topic with
+its raw JSON (a single POST's body exactly, a batch element's text in the body) to the OpenLineage topic with
 the header `upriver-mapped: 1`, so the sink keeps it as received while the worker, which maps that topic's
 other messages, skips it. The answer is sent only after Kafka acknowledged both (idempotent producer,
 acks=all), so a 2xx is durable. Invalid events are answered with their reason and never published.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 import zlib
@@ -25,7 +26,15 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from processors.lineage.validation import problems
 from schemas.codec import Codec, CodecError
 from schemas.keys import partition_key
-from schemas.openlineage import MAX_EVENT_BYTES, MAX_MESSAGE_BYTES, OpenLineageError, decode, to_record
+from schemas.openlineage import (
+    MAX_EVENT_BYTES,
+    MAX_MESSAGE_BYTES,
+    TOO_DEEP,
+    OpenLineageError,
+    decode,
+    to_record,
+    too_deep,
+)
 from schemas.topics import MAPPED_HEADER, MAPPED_VALUE
 from upriver import metrics
 from upriver.deploy.kafka import effective_limit, read_message_limit, record_bytes, too_large
@@ -79,37 +88,119 @@ def body_bytes(raw: bytes, content_encoding: str | None, limit: int = MAX_BODY_B
     return raw
 
 
-def event_bytes(event: Any) -> int:
-    """The size of one parsed event as a producer sends it (compact UTF-8 JSON), for a batch's events."""
-    return len(json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
-
-
 def raw_record_bytes(key: bytes, raw: bytes) -> int:
     """An event's raw copy's size as Kafka counts it against the raw topic's limit, its header included."""
     return record_bytes(key, raw) + MAPPED_HEADER_BYTES
 
 
 def compact_json(event: Any) -> bytes:
-    """A batch element's raw copy: compact UTF-8 JSON (lone surrogates kept as JSON escapes)."""
+    """An event as compact UTF-8 JSON (lone surrogates kept as JSON escapes): the raw copy of a batch element
+    whose text cannot be UTF-8 (`_as_sent`), and the async ingest's in the HTTP benchmark; OpenLineageError
+    when it nests too deep for the encoder."""
     try:
-        return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(event, separators=(",", ":")).encode("utf-8")
+        try:
+            return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return json.dumps(event, separators=(",", ":")).encode("utf-8")
+    except RecursionError:
+        raise OpenLineageError(TOO_DEEP) from None
 
 
-def batch_events(body: bytes) -> list[Any]:
-    """The events of a batch body: a JSON array of OpenLineage events, or an object with `events`;
-    IngestError 400 when it is neither, 413 over MAX_BATCH_EVENTS."""
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
+NOT_A_BATCH = "a batch is a JSON array of OpenLineage events (or an object with 'events')"
+
+
+def batch_events(body: bytes) -> list[tuple[Any, bytes]]:
+    """The events of a batch body (a JSON array of OpenLineage events, or an object with `events`), each with
+    its JSON as sent (UTF-8): its raw copy, and the bytes its size and nesting are judged on; IngestError 400
+    when the body is neither, 413 over MAX_BATCH_EVENTS. The events are parsed one at a time by json's own
+    decoder (`raw_decode`), so each one's place in the body is known without serialising it again. Each
+    event's nesting is checked on its own (`OpenLineageIngest.batch`): one too deep fails alone, as it would
+    in a single POST."""
+    if len(body) > MAX_BODY_BYTES:
+        raise IngestError(413, f"body is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}")
     try:
-        doc = decode(body, MAX_BODY_BYTES)  # the depth limit too: deep JSON must not reach json.dumps
-    except OpenLineageError as exc:
-        raise IngestError(400, str(exc)) from None
-    events = doc.get("events") if isinstance(doc, dict) else doc
-    if not isinstance(events, list):
-        raise IngestError(400, "a batch is a JSON array of OpenLineage events (or an object with 'events')")
+        text = body.decode(json.detect_encoding(body), "surrogatepass")  # as json.loads reads bytes
+        events = _batch(text)
+    except RecursionError:
+        raise IngestError(400, TOO_DEEP) from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise IngestError(400, f"not JSON: {exc}") from None
+    if events is None:
+        raise IngestError(400, NOT_A_BATCH)
     if len(events) > MAX_BATCH_EVENTS:
         raise IngestError(413, f"{len(events):,} events in one batch; the limit is {MAX_BATCH_EVENTS:,}")
+    return [(event, _as_sent(event, piece)) for event, piece in events]
+
+
+def _as_sent(event: Any, piece: str) -> bytes:
+    try:
+        return piece.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate sent as raw bytes: the copy holds it as a JSON escape
+        return compact_json(event)
+
+
+def _skip(text: str, i: int) -> int:
+    found = _SPACE.match(text, i)
+    return i if found is None else found.end()
+
+
+def _batch(text: str) -> list[tuple[Any, str]] | None:
+    """The elements of the body's events array with their text, or None when the body is JSON but no batch.
+    ValueError (json.JSONDecodeError) when it is not JSON, as json.loads would raise it."""
+    i = _skip(text, 0)
+    events: list[tuple[Any, str]] | None = None
+    if text.startswith("[", i):
+        events, i = _array(text, i)
+    elif text.startswith("{", i):
+        i = _skip(text, i + 1)
+        found: list[tuple[Any, str]] | None = None
+        more = not text.startswith("}", i)
+        while more:
+            key, i = _DECODER.raw_decode(text, i)
+            if not isinstance(key, str):
+                raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, i)
+            i = _skip(text, i)
+            if not text.startswith(":", i):
+                raise json.JSONDecodeError("Expecting ':' delimiter", text, i)
+            i = _skip(text, i + 1)
+            if key == "events" and text.startswith("[", i):  # the last "events" counts, as with json.loads
+                found, i = _array(text, i)
+            else:
+                _, i = _DECODER.raw_decode(text, i)
+                if key == "events":
+                    found = None  # not an array: no batch
+            i = _skip(text, i)
+            more = text.startswith(",", i)
+            if more:
+                i = _skip(text, i + 1)
+            elif not text.startswith("}", i):
+                raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
+        events, i = found, i + 1
+    else:
+        _, i = _DECODER.raw_decode(text, i)
+    if _skip(text, i) != len(text):
+        raise json.JSONDecodeError("Extra data", text, i)
     return events
+
+
+def _array(text: str, i: int) -> tuple[list[tuple[Any, str]], int]:
+    """The JSON array at text[i] ('['): each element with its text, and the index after the array."""
+    out: list[tuple[Any, str]] = []
+    i = _skip(text, i + 1)
+    if text.startswith("]", i):
+        return out, i + 1
+    while True:
+        start = i
+        value, i = _DECODER.raw_decode(text, i)
+        out.append((value, text[start:i]))
+        i = _skip(text, i)
+        if text.startswith("]", i):
+            return out, i + 1
+        if not text.startswith(",", i):
+            raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
+        i = _skip(text, i + 1)
 
 
 class OpenLineageIngest:
@@ -302,14 +393,15 @@ class OpenLineageIngest:
         events = batch_events(body)
         result = BatchResult(received=len(events))
         messages: list[tuple[bytes, bytes]] = []
-        raws: list[bytes] | None = [] if self._raw_topic else None  # each message's raw copy: compact JSON
+        raws: list[bytes] | None = [] if self._raw_topic else None  # each message's raw copy: its JSON as sent
         indices: list[int] = []  # the event index of each message
-        for i, event in enumerate(events):
+        for i, (event, sent) in enumerate(events):
             try:
-                raw = compact_json(event) if raws is not None else None
-                size = event_bytes(event) if raw is None else len(raw)
-                if size > MAX_EVENT_BYTES:
-                    raise OpenLineageError(f"event is {size:,} bytes; the limit is {MAX_EVENT_BYTES:,}")
+                raw = sent if raws is not None else None
+                if len(sent) > MAX_EVENT_BYTES:
+                    raise OpenLineageError(f"event is {len(sent):,} bytes; the limit is {MAX_EVENT_BYTES:,}")
+                if too_deep(sent, event):  # deep JSON must not reach the mapping
+                    raise OpenLineageError(TOO_DEEP)
                 message = self.prepare(event)
                 reason = self.oversized(message, raw)
                 if reason is not None:
