@@ -11,12 +11,9 @@ docs/openlineage.md.
 
 from __future__ import annotations
 
-import json
 import logging
-import re
 import threading
 import time
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,23 +35,19 @@ from schemas.openlineage import (
 from schemas.topics import MAPPED_HEADER, MAPPED_VALUE
 from upriver import metrics
 from upriver.deploy.kafka import effective_limit, read_message_limit, record_bytes, too_large
+from upriver.http.bodies import MAX_BODY_BYTES as MAX_BODY_BYTES
+from upriver.http.bodies import IngestError as IngestError
+from upriver.http.bodies import batch_events as batch_events
+from upriver.http.bodies import body_bytes as body_bytes
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH_EVENTS = 10_000
-MAX_BODY_BYTES = 64 * 1024 * 1024  # a batch; each event is still held to MAX_EVENT_BYTES
 LIMIT_REFRESH_S = 1.0  # a topic's max.message.bytes is read again at most this often (on a refusal)
 # An event's raw copy on the OpenLineage topic carries `upriver-mapped: 1` (schemas/topics.py): the worker skips it.
 MAPPED_HEADER_BYTES = len(MAPPED_HEADER) + len(MAPPED_VALUE) + 8  # its bytes in the record, with varints
 
 Headers = list[tuple[str, str | bytes | None]]
 Outgoing = tuple[str, bytes, bytes, Headers | None, int]  # topic, key, value, headers, the event's index
-
-
-class IngestError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass
@@ -72,135 +65,9 @@ class BatchResult:
         }
 
 
-def body_bytes(raw: bytes, content_encoding: str | None, limit: int = MAX_BODY_BYTES) -> bytes:
-    """The request body, gunzipped if it says so, never more than `limit` bytes (else 413)."""
-    if (content_encoding or "").lower() in ("gzip", "x-gzip"):
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            out = inflater.decompress(raw, limit + 1)
-        except zlib.error as exc:
-            raise IngestError(400, f"body is not valid gzip: {exc}") from None
-        if len(out) > limit:
-            raise IngestError(413, f"body is over {limit:,} bytes once decompressed")
-        return out
-    if content_encoding and content_encoding.lower() != "identity":
-        raise IngestError(415, f"Content-Encoding {content_encoding!r} is not supported (use gzip or none)")
-    return raw
-
-
 def raw_record_bytes(key: bytes, raw: bytes) -> int:
     """An event's raw copy's size as Kafka counts it against the raw topic's limit, its header included."""
     return record_bytes(key, raw) + MAPPED_HEADER_BYTES
-
-
-def compact_json(event: Any) -> bytes:
-    """An event as compact UTF-8 JSON (lone surrogates kept as JSON escapes): the raw copy of a batch element
-    whose text cannot be UTF-8 (`_as_sent`), and the async ingest's in the HTTP benchmark; OpenLineageError
-    when it nests too deep for the encoder."""
-    try:
-        try:
-            return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            return json.dumps(event, separators=(",", ":")).encode("utf-8")
-    except RecursionError:
-        raise OpenLineageError(TOO_DEEP) from None
-
-
-_DECODER = json.JSONDecoder()
-_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
-NOT_A_BATCH = "a batch is a JSON array of OpenLineage events (or an object with 'events')"
-
-
-def batch_events(body: bytes) -> list[tuple[Any, bytes]]:
-    """The events of a batch body (a JSON array of OpenLineage events, or an object with `events`), each with
-    its JSON as sent (UTF-8): its raw copy, and the bytes its size and nesting are judged on; IngestError 400
-    when the body is neither, 413 over MAX_BATCH_EVENTS. The events are parsed one at a time by json's own
-    decoder (`raw_decode`), so each one's place in the body is known without serialising it again. Each
-    event's nesting is checked on its own (`OpenLineageIngest.batch`): one too deep fails alone, as it would
-    in a single POST."""
-    if len(body) > MAX_BODY_BYTES:
-        raise IngestError(413, f"body is {len(body):,} bytes; the limit is {MAX_BODY_BYTES:,}")
-    try:
-        text = body.decode(json.detect_encoding(body), "surrogatepass")  # as json.loads reads bytes
-        events = _batch(text)
-    except RecursionError:
-        raise IngestError(400, TOO_DEEP) from None
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise IngestError(400, f"not JSON: {exc}") from None
-    if events is None:
-        raise IngestError(400, NOT_A_BATCH)
-    if len(events) > MAX_BATCH_EVENTS:
-        raise IngestError(413, f"{len(events):,} events in one batch; the limit is {MAX_BATCH_EVENTS:,}")
-    return [(event, _as_sent(event, piece)) for event, piece in events]
-
-
-def _as_sent(event: Any, piece: str) -> bytes:
-    try:
-        return piece.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate sent as raw bytes: the copy holds it as a JSON escape
-        return compact_json(event)
-
-
-def _skip(text: str, i: int) -> int:
-    found = _SPACE.match(text, i)
-    return i if found is None else found.end()
-
-
-def _batch(text: str) -> list[tuple[Any, str]] | None:
-    """The elements of the body's events array with their text, or None when the body is JSON but no batch.
-    ValueError (json.JSONDecodeError) when it is not JSON, as json.loads would raise it."""
-    i = _skip(text, 0)
-    events: list[tuple[Any, str]] | None = None
-    if text.startswith("[", i):
-        events, i = _array(text, i)
-    elif text.startswith("{", i):
-        i = _skip(text, i + 1)
-        found: list[tuple[Any, str]] | None = None
-        more = not text.startswith("}", i)
-        while more:
-            key, i = _DECODER.raw_decode(text, i)
-            if not isinstance(key, str):
-                raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, i)
-            i = _skip(text, i)
-            if not text.startswith(":", i):
-                raise json.JSONDecodeError("Expecting ':' delimiter", text, i)
-            i = _skip(text, i + 1)
-            if key == "events" and text.startswith("[", i):  # the last "events" counts, as with json.loads
-                found, i = _array(text, i)
-            else:
-                _, i = _DECODER.raw_decode(text, i)
-                if key == "events":
-                    found = None  # not an array: no batch
-            i = _skip(text, i)
-            more = text.startswith(",", i)
-            if more:
-                i = _skip(text, i + 1)
-            elif not text.startswith("}", i):
-                raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
-        events, i = found, i + 1
-    else:
-        _, i = _DECODER.raw_decode(text, i)
-    if _skip(text, i) != len(text):
-        raise json.JSONDecodeError("Extra data", text, i)
-    return events
-
-
-def _array(text: str, i: int) -> tuple[list[tuple[Any, str]], int]:
-    """The JSON array at text[i] ('['): each element with its text, and the index after the array."""
-    out: list[tuple[Any, str]] = []
-    i = _skip(text, i + 1)
-    if text.startswith("]", i):
-        return out, i + 1
-    while True:
-        start = i
-        value, i = _DECODER.raw_decode(text, i)
-        out.append((value, text[start:i]))
-        i = _skip(text, i)
-        if text.startswith("]", i):
-            return out, i + 1
-        if not text.startswith(",", i):
-            raise json.JSONDecodeError("Expecting ',' delimiter", text, i)
-        i = _skip(text, i + 1)
 
 
 class OpenLineageIngest:
