@@ -10,7 +10,7 @@ EVENTS ?= 50000
 MARQUEZ_REPO ?= $(wildcard /work/.mirror/MarquezProject+marquez/repo)
 export MARQUEZ_REPO
 
-.PHONY: install prereqs promtool chromium jars demo up test test-full test-fast test-faults test-producers bench bench-faust bench-floor bench-graph bench-health bench-openlineage bench-openlineage-path bench-http bench-marquez bench-peers bench-profile bench-two-workers lint clean postgres
+.PHONY: install prereqs promtool chromium jars demo up test test-full test-fast test-faults test-producers bench bench-faust bench-floor bench-ingest-floor bench-graph bench-health bench-openlineage bench-openlineage-path bench-http bench-marquez bench-peers bench-profile bench-two-workers lint clean postgres
 
 # Java 17 and Maven run the Kafka broker; on a machine without them, install Debian's packages (root).
 prereqs:
@@ -110,6 +110,10 @@ bench-openlineage: jars
 	$(BIN)/python -m benchmarks.openlineage_http
 
 # The same ingest on the stdlib server vs aiohttp vs Starlette/uvicorn (no worker, no sink) -> results/http_frameworks.json
+# The HTTP ingest's parts alone on a real broker, CPU per event and the events/s they leave -> results/ingest_floor.json
+bench-ingest-floor: jars
+	$(BIN)/python -m benchmarks.ingest_floor
+
 bench-http: jars
 	$(BIN)/pip install -q starlette==1.10.0 uvicorn==0.55.0 httptools==0.9.0
 	$(BIN)/python -m benchmarks.http_frameworks
