@@ -132,7 +132,7 @@ def test_http_takes_events_up_to_the_documented_limit(stack: LocalStack, size: i
 
 
 def test_http_batch_takes_an_event_just_under_the_limit(stack: LocalStack) -> None:
-    """The batch path measures each event as sent (compact), not re-serialised with spaces."""
+    """The batch path measures each event as sent (here compact JSON), not re-serialised with spaces."""
     assert stack.api is not None
     run_id, event = spark_event(MAX_EVENT_BYTES - 200, "large_batch")
     small_id, small = spark_event(20_000, "large_batch_small")

@@ -120,7 +120,7 @@ def test_a_raw_copy_over_the_openlineage_topics_limit_refuses_the_event_before_a
     with pytest.raises(IngestError) as err:
         _ingest(kafka).one(body)
     assert err.value.status == 413 and f"topic '{RAW}'" in str(err.value)
-    result = _ingest(kafka).batch(json.dumps([event, event]).encode())  # compact copies fit
+    result = _ingest(kafka).batch(json.dumps([event, event]).encode())  # as sent here, unindented: they fit
     assert result.successful == 2
     assert len(kafka.produced) == 1
 
