@@ -56,9 +56,8 @@ class OpenLineageError(ValueError):
     """The event cannot be taken; the message says why (it goes into the HTTP 400 / the dead letter)."""
 
 
-def decode(payload: bytes, max_bytes: int = MAX_EVENT_BYTES, check_depth: bool = True) -> Any:
-    """Parsed JSON of at most `max_bytes`, nested at most MAX_DEPTH deep (unless not `check_depth`: a batch's
-    events are each checked on their own, `too_deep`); OpenLineageError says why not."""
+def decode(payload: bytes, max_bytes: int = MAX_EVENT_BYTES) -> Any:
+    """Parsed JSON of at most `max_bytes`, nested at most MAX_DEPTH deep; OpenLineageError says why not."""
     if len(payload) > max_bytes:
         raise OpenLineageError(f"event is {len(payload):,} bytes; the limit is {max_bytes:,} (docs/openlineage.md)")
     try:
@@ -67,7 +66,7 @@ def decode(payload: bytes, max_bytes: int = MAX_EVENT_BYTES, check_depth: bool =
         raise OpenLineageError(TOO_DEEP) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise OpenLineageError(f"not JSON: {exc}") from None
-    if check_depth and too_deep(payload, doc):
+    if too_deep(payload, doc):
         raise OpenLineageError(TOO_DEEP)
     return doc
 

@@ -9,7 +9,7 @@ import re
 import zlib
 from typing import Any
 
-from schemas.openlineage import TOO_DEEP, OpenLineageError
+from schemas.openlineage import TOO_DEEP
 
 MAX_BATCH_EVENTS = 10_000
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a batch; each event is still held to MAX_EVENT_BYTES
@@ -37,19 +37,6 @@ def body_bytes(raw: bytes, content_encoding: str | None, limit: int = MAX_BODY_B
     return raw
 
 
-def compact_json(event: Any) -> bytes:
-    """An event as compact UTF-8 JSON (lone surrogates kept as JSON escapes): the raw copy of a batch element
-    whose text cannot be UTF-8 (`_as_sent`), and the async ingest's in the HTTP benchmark; OpenLineageError
-    when it nests too deep for the encoder."""
-    try:
-        try:
-            return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            return json.dumps(event, separators=(",", ":")).encode("utf-8")
-    except RecursionError:
-        raise OpenLineageError(TOO_DEEP) from None
-
-
 _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
 NOT_A_BATCH = "a batch is a JSON array of OpenLineage events (or an object with 'events')"
@@ -75,14 +62,9 @@ def batch_events(body: bytes) -> list[tuple[Any, bytes]]:
         raise IngestError(400, NOT_A_BATCH)
     if len(events) > MAX_BATCH_EVENTS:
         raise IngestError(413, f"{len(events):,} events in one batch; the limit is {MAX_BATCH_EVENTS:,}")
-    return [(event, _as_sent(event, piece)) for event, piece in events]
-
-
-def _as_sent(event: Any, piece: str) -> bytes:
-    try:
-        return piece.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate sent as raw bytes: the copy holds it as a JSON escape
-        return compact_json(event)
+    # A lone surrogate (sent as raw bytes: json reads them) can only stand inside a JSON string, where Python's
+    # backslash escape of it is JSON's own: the copy stays valid UTF-8 and decodes to the same event.
+    return [(event, piece.encode("utf-8", "backslashreplace")) for event, piece in events]
 
 
 def _skip(text: str, i: int) -> int:
