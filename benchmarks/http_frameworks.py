@@ -51,9 +51,9 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from benchmarks.e2e import machine
 from benchmarks.openlineage_http import ol_event, run_level
-from schemas.codec import make_codec
 from schemas.openlineage import MAX_EVENT_BYTES, TOO_DEEP, OpenLineageError, decode, too_deep
 from upriver import metrics
+from upriver.deploy.components import openlineage_ingest
 from upriver.deploy.kafka import ensure_topics
 from upriver.http.ingest import (
     MAX_BODY_BYTES,
@@ -88,9 +88,7 @@ SINGLE, BATCH = "/api/v1/lineage", "/api/v1/lineage/batch"
 
 def build_ingest(settings: Settings) -> OpenLineageIngest:
     """The ingest as upriver/deploy/components.py `api_server` builds it; its topics' limits read now."""
-    codec = make_codec("lineage_event", settings.schema_registry_url, settings.topics.events)
-    ingest = OpenLineageIngest(settings.kafka_config(), settings.topics.events, codec,
-                               raw_topic=settings.topics.openlineage or None)  # fmt: skip
+    ingest = openlineage_ingest(settings)
     ingest.message_limit(topic=settings.topics.events)
     if settings.topics.openlineage:
         ingest.message_limit(topic=settings.topics.openlineage)

@@ -40,6 +40,7 @@ from processors.lineage.validation import problems
 from schemas.codec import make_codec
 from schemas.keys import partition_key
 from schemas.openlineage import to_record
+from upriver.deploy.components import openlineage_ingest
 from upriver.deploy.kafka import ensure_topics
 from upriver.http.ingest import OpenLineageIngest, batch_events
 from upriver.local.broker import LocalBroker, ensure_jars
@@ -89,9 +90,8 @@ def singles(ingest: OpenLineageIngest, docs: list[bytes]) -> None:
 
 def one_run(settings: Settings, broker: Broker, events: int, offset: int) -> dict[str, dict[str, float]]:
     codec = make_codec("lineage_event")
-    ingest = OpenLineageIngest(settings.kafka_config(), settings.topics.events, codec,
-                               raw_topic=settings.topics.openlineage or None)  # fmt: skip
-    ingest.message_limit(topic=settings.topics.events)
+    ingest = openlineage_ingest(settings)
+    ingest.message_limit(topic=settings.topics.events)  # read now, not in a timed part
     if settings.topics.openlineage:
         ingest.message_limit(topic=settings.topics.openlineage)
     try:
@@ -171,8 +171,7 @@ def main() -> int:
             ensure_topics({**settings.kafka_config(), "log_level": 3}, settings.topics)
             assert kafka.pid is not None
             broker = Broker(kafka.pid)
-            warm = OpenLineageIngest(settings.kafka_config(), settings.topics.events, make_codec("lineage_event"),
-                                     raw_topic=settings.topics.openlineage or None)  # fmt: skip
+            warm = openlineage_ingest(settings)
             for body in bodies(args.warmup, 10_000_000):
                 warm.batch(body)
             warm.close()

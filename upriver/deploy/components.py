@@ -76,6 +76,13 @@ def sink_loader(settings: Settings, storage: Storage) -> SinkLoader:
     return build_sink(settings, writer)
 
 
+def openlineage_ingest(settings: Settings) -> OpenLineageIngest:
+    """The API's OpenLineage ingest: events to the events topic, raw copies to the OpenLineage topic."""
+    codec = make_codec("lineage_event", settings.schema_registry_url, settings.topics.events)
+    return OpenLineageIngest(settings.kafka_config(), settings.topics.events, codec,
+                             raw_topic=settings.topics.openlineage or None)  # fmt: skip
+
+
 def api_server(
     settings: Settings, storage: Storage, port: int | None = None, health: HealthCheck | None = None
 ) -> ApiServer:
@@ -83,9 +90,7 @@ def api_server(
     writes (through the ingest's producer to the tags topic), /metrics.
 
     `health` is the /healthz body of a supervisor (LocalStack.health); without it /healthz says ok."""
-    codec = make_codec("lineage_event", settings.schema_registry_url, settings.topics.events)
-    ingest = OpenLineageIngest(settings.kafka_config(), settings.topics.events, codec,
-                               raw_topic=settings.topics.openlineage or None)  # fmt: skip
+    ingest = openlineage_ingest(settings)
     writes = TagWrites(ingest, settings.topics.tags, make_codec("tag_change", settings.schema_registry_url,
                                                                 settings.topics.tags))  # fmt: skip
     port = settings.api_port if port is None else port
