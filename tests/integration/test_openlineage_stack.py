@@ -239,6 +239,27 @@ def _stored(stack: LocalStack) -> tuple[set[tuple[str, str, str]], set[str], lis
     return edges, run_ids, reasons  # type: ignore[return-value]
 
 
+def _refused(raw: bytes) -> bool:
+    try:
+        to_record(decode(raw))
+    except OpenLineageError:
+        return True
+    return False
+
+
+def _raw_payloads(stack: LocalStack, want: int) -> set[bytes]:
+    """The distinct payloads of the stack's `lineage_events`, once at least `want` of them are stored."""
+    assert stack.storage is not None
+    client, db = stack.storage.read_client, stack.storage.database
+    sql, deadline, got = f"SELECT DISTINCT payload FROM {db}.lineage_events", time.monotonic() + 60, set()
+    while time.monotonic() < deadline:
+        got = {str(p).encode() for (p,) in client.query(sql).result_rows}
+        if len(got) >= want:
+            break
+        time.sleep(0.5)
+    return got
+
+
 def _wait_stored(stack: LocalStack, edges: int, run_ids: int, letters: int) -> tuple[Any, ...]:
     deadline = time.monotonic() + 90
     got: tuple[Any, ...] = (set(), set(), [])
@@ -264,8 +285,8 @@ def test_the_corpus_through_http_and_through_kafka_gives_the_same_answers(
         assert http_stack.api is not None
         refused = []
         headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
-        dbt = [json.loads(raw) for name, _, raw in lines if name.startswith("dbt")]
-        req = urllib.request.Request(f"{http_stack.api.url}/api/v1/lineage/batch", data=json.dumps(dbt).encode(),
+        dbt = [raw for name, _, raw in lines if name.startswith("dbt")]  # as dbt-ol wrote them
+        req = urllib.request.Request(f"{http_stack.api.url}/api/v1/lineage/batch", data=b"[" + b",\n".join(dbt) + b"]",
                                      headers=headers, method="POST")  # fmt: skip
         with urllib.request.urlopen(req, timeout=60) as resp:
             summary = json.loads(resp.read())
@@ -283,6 +304,9 @@ def test_the_corpus_through_http_and_through_kafka_gives_the_same_answers(
                 refused.append(json.loads(exc.read())["error"])
         assert refused == want_refused
         via_http = _wait_stored(http_stack, len(want_edges), len(want_runs), 0)
+        # every accepted event's raw copy is the text its producer wrote, a batch's elements too
+        accepted = {raw for _, _, raw in lines} - {raw for _, _, raw in lines if _refused(raw)}
+        assert _raw_payloads(http_stack, len(accepted)) == accepted
 
     # Kafka: every line as the openlineage kafka transport writes it (plain JSON values), the bad one too
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
